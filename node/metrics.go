@@ -1,0 +1,61 @@
+package node
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ringfence/ringfence/call"
+)
+
+// metrics are the node's Prometheus instruments.
+type metrics struct {
+	reg      prometheus.Registerer
+	screens  *prometheus.CounterVec
+	latency  prometheus.Histogram
+	records  prometheus.Counter
+	commitLt prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		reg: reg,
+		screens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ringfence_screens_total", Help: "Calls screened, by action.",
+		}, []string{"action"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ringfence_screen_seconds",
+			Help:    "Time to screen a call inside the node (normalise, evaluate, queue the record).",
+			Buckets: []float64{5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 25e-3},
+		}),
+		records: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ringfence_records_committed_total", Help: "Call records committed to the store.",
+		}),
+		commitLt: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ringfence_recorder_commit_seconds", Help: "Time to commit one recorder batch.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.screens, m.latency, m.records, m.commitLt)
+	}
+	return m
+}
+
+func (m *metrics) queueDepth(f func() float64) {
+	if m.reg != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ringfence_recorder_queue_depth", Help: "Call records waiting to be committed.",
+		}, f))
+	}
+}
+
+func (m *metrics) screened(a call.Action, d time.Duration) {
+	m.screens.WithLabelValues(string(a)).Inc()
+	m.latency.Observe(d.Seconds())
+}
+
+func (m *metrics) committed(n int, d time.Duration) {
+	m.records.Add(float64(n))
+	m.commitLt.Observe(d.Seconds())
+}

@@ -1,0 +1,193 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ringfence/ringfence/call"
+	"github.com/ringfence/ringfence/store"
+)
+
+// RecorderConfig tunes the recorder. Zero values are useful defaults.
+type RecorderConfig struct {
+	Batch int // records per transaction at most; 0 => 512
+	Queue int // records waiting at most before Screen blocks; 0 => 65536
+}
+
+// recorder writes screened calls to the store off the request path with
+// group commit: it takes the first waiting record, drains whatever else is
+// already queued (up to Batch) and commits them in one transaction. Under
+// light load a record is committed at once; under heavy load batches grow
+// while the previous commit runs. A failed commit is retried with backoff;
+// records are never dropped.
+type recorder struct {
+	cfg   RecorderConfig
+	store store.Store
+	seal  func(*call.Call) (store.Call, error)
+	link  func(tenant string, caller call.Number, userRef string, at time.Time) (store.Link, error)
+	log   *slog.Logger
+	m     *metrics
+
+	in   chan item
+	done chan struct{}
+	mu   sync.RWMutex // held for reading while sending, for writing to close
+	shut bool
+}
+
+type item struct {
+	c    *call.Call
+	link bool          // also store the call's new customer link
+	ack  chan struct{} // a sync marker: closed once everything before it is committed
+}
+
+func (n *Node) startRecorder() *recorder {
+	cfg := n.cfg.Recorder
+	if cfg.Batch <= 0 {
+		cfg.Batch = 512
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 1 << 16
+	}
+	r := &recorder{
+		cfg: cfg, store: n.store, seal: n.sealCall, link: n.sealLink,
+		log: n.log.With("component", "recorder"), m: n.m,
+		in: make(chan item, cfg.Queue), done: make(chan struct{}),
+	}
+	n.m.queueDepth(func() float64 { return float64(len(r.in)) })
+	go r.run()
+	return r
+}
+
+// enqueue hands a call to the recorder, waiting while the queue is full
+// until ctx ends (Overloaded).
+func (r *recorder) enqueue(ctx context.Context, c *call.Call, link bool) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.shut {
+		return call.Errorf(call.Unavailable, "shutting down")
+	}
+	select {
+	case r.in <- item{c: c, link: link}:
+		return nil
+	default:
+	}
+	select {
+	case r.in <- item{c: c, link: link}:
+		return nil
+	case <-ctx.Done():
+		return call.Errorf(call.Overloaded, "recorder queue full; retry later")
+	}
+}
+
+// sync waits until every record queued before it is committed.
+func (r *recorder) sync(ctx context.Context) error {
+	ack := make(chan struct{})
+	r.mu.RLock()
+	if r.shut {
+		r.mu.RUnlock()
+		return call.Errorf(call.Unavailable, "shutting down")
+	}
+	select {
+	case r.in <- item{ack: ack}:
+	case <-ctx.Done():
+		r.mu.RUnlock()
+		return ctx.Err()
+	}
+	r.mu.RUnlock()
+	select {
+	case <-ack:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close stops taking records, commits every queued one and returns.
+func (r *recorder) close() error {
+	r.mu.Lock()
+	if !r.shut {
+		r.shut = true
+		close(r.in)
+	}
+	r.mu.Unlock()
+	<-r.done
+	return nil
+}
+
+func (r *recorder) run() {
+	defer close(r.done)
+	batch := make([]item, 0, r.cfg.Batch)
+	for it := range r.in {
+		batch = append(batch[:0], it)
+	drain:
+		for len(batch) < r.cfg.Batch {
+			select {
+			case it, ok := <-r.in:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, it)
+			default:
+				break drain
+			}
+		}
+		r.commit(batch)
+	}
+}
+
+// commit writes one batch, retrying until it succeeds, then releases any
+// sync markers in it.
+func (r *recorder) commit(batch []item) {
+	rows := make([]store.Call, 0, len(batch))
+	links := map[string][]store.Link{}
+	for _, it := range batch {
+		if it.c == nil {
+			continue
+		}
+		row, err := r.seal(it.c)
+		if err != nil {
+			r.log.Error("cannot seal record; dropped", "record", it.c.ID, "err", err)
+			continue
+		}
+		rows = append(rows, row)
+		if it.link {
+			if l, err := r.link(it.c.Tenant, it.c.Caller, it.c.UserRef, it.c.StartedAt); err == nil {
+				links[it.c.Tenant] = append(links[it.c.Tenant], l)
+			}
+		}
+	}
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		err := r.write(rows, links)
+		if err == nil {
+			break
+		}
+		wait := min(time.Duration(1<<min(attempt, 6))*10*time.Millisecond, time.Second)
+		r.log.Error("commit failed; retrying", "records", len(rows), "attempt", attempt+1, "wait", wait, "err", err)
+		time.Sleep(wait)
+	}
+	r.m.committed(len(rows), time.Since(start))
+	for _, it := range batch {
+		if it.ack != nil {
+			close(it.ack)
+		}
+	}
+}
+
+func (r *recorder) write(rows []store.Call, links map[string][]store.Link) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(rows) > 0 {
+		if err := r.store.InsertCalls(ctx, rows); err != nil {
+			return err
+		}
+	}
+	for tenant, ls := range links {
+		if err := r.store.PutLinks(ctx, tenant, ls); err != nil {
+			return err
+		}
+	}
+	return nil
+}

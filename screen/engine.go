@@ -1,0 +1,178 @@
+// Package screen is ringfence's risk engine: it turns a call into markers,
+// the markers into a score, and the score into an action under the tenant's
+// policy. Evaluation is pure CPU over in-memory state; nothing here waits on
+// disk or network. State changes (lists, routes, policy, labels) arrive
+// through the Engine's setters, from the store at start and from the API or
+// the change feed afterwards.
+package screen
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/ringfence/ringfence/call"
+	"github.com/ringfence/ringfence/numbering"
+	"github.com/ringfence/ringfence/velocity"
+)
+
+// Config tunes the engine. Zero values are useful defaults.
+type Config struct {
+	NumberCache int // numbers memoised by the normaliser; 0 => 1<<20
+	Velocity    velocity.Config
+	MaxLinks    int // caller-to-customer links kept per tenant; 0 => 1<<20
+	Thresholds  Thresholds
+	Now         func() time.Time // clock for evaluation timestamps; nil => time.Now
+}
+
+// Engine evaluates calls. Safe for concurrent use.
+type Engine struct {
+	cfg  Config
+	now  func() time.Time
+	norm *numbering.Normaliser
+	win  *velocity.Windows
+
+	mu      sync.RWMutex
+	tenants map[string]*tenant
+}
+
+// New returns an engine with no tenants.
+func New(cfg Config) *Engine {
+	cfg.Thresholds = cfg.Thresholds.withDefaults()
+	if cfg.MaxLinks <= 0 {
+		cfg.MaxLinks = 1 << 20
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	e := &Engine{
+		cfg:     cfg,
+		now:     now,
+		norm:    numbering.New(cfg.NumberCache),
+		win:     velocity.New(cfg.Velocity),
+		tenants: make(map[string]*tenant),
+	}
+	e.norm.Warm()
+	return e
+}
+
+func (e *Engine) tenant(id string) *tenant {
+	e.mu.RLock()
+	t := e.tenants[id]
+	e.mu.RUnlock()
+	return t
+}
+
+func (e *Engine) mustTenant(id string) (*tenant, error) {
+	if t := e.tenant(id); t != nil {
+		return t, nil
+	}
+	return nil, call.Errorf(call.NotFound, "unknown tenant %q", id)
+}
+
+// Number normalises a raw number presented on one of the tenant's calls,
+// reading national formats in the tenant's home region.
+func (e *Engine) Number(tenantID, raw string) call.Number {
+	region := "GB"
+	if t := e.tenant(tenantID); t != nil {
+		region = t.info.Region
+	}
+	return e.norm.Number(raw, region)
+}
+
+// Evaluate returns the verdict for c under the tenant's live policy, and the
+// shadow policy's verdict if one is set. It reads state and changes nothing,
+// so it can replay stored calls; call Observe afterwards to count the call in
+// the velocity windows. The error is a *call.Error with code NotFound when
+// the tenant is unknown.
+func (e *Engine) Evaluate(ctx context.Context, c *call.Call) (live call.Verdict, shadow *call.Verdict, err error) {
+	start := time.Now()
+	t, err := e.mustTenant(c.Tenant)
+	if err != nil {
+		return call.Verdict{}, nil, err
+	}
+	var ev eval
+	ev.e, ev.t, ev.c = e, t, c
+	ev.collect()
+
+	t.mu.RLock()
+	policy := t.policy
+	t.mu.RUnlock()
+	at := e.now()
+	live = policy.apply(ev.found[:ev.n])
+	live.EvaluatedAt = at
+	if policy.Shadow != nil {
+		s := policy.Shadow.apply(ev.found[:ev.n])
+		s.EvaluatedAt = at
+		shadow = &s
+	}
+	live.Elapsed = time.Since(start)
+	return live, shadow, nil
+}
+
+// Observe counts c (already evaluated) in the velocity windows and, when the
+// call was allowed without spoofing signs, links its caller to its user ref.
+// It reports whether that link is new (and so worth storing).
+func (e *Engine) Observe(c *call.Call) (newLink bool) {
+	t := e.tenant(c.Tenant)
+	if t == nil {
+		return false
+	}
+	e.win.Observe(t.key(c.Caller), t.key(c.Dialled), userHash(c.UserRef), c.StartedAt)
+	if c.UserRef != "" && c.Verdict.Action == call.Allow && !spoofed(c.Verdict.Markers) {
+		return t.link(c.Caller.Key(), userHash(c.UserRef), e.cfg.MaxLinks)
+	}
+	return false
+}
+
+// ObserveEnd counts a call-end (duration known) for the short-call share.
+func (e *Engine) ObserveEnd(c *call.Call) {
+	t := e.tenant(c.Tenant)
+	if t == nil || c.End == nil {
+		return
+	}
+	e.win.ObserveEnd(t.key(c.Caller), c.StartedAt, c.End.Duration)
+}
+
+// apply weighs the activated signals under p and picks the action.
+func (p *policy) apply(found []call.Marker) call.Verdict {
+	v := call.Verdict{Policy: p.version, Action: call.Allow}
+	logit := p.prior
+	v.Markers = make([]call.Marker, len(found))
+	for i, m := range found {
+		if w, ok := p.weights[m.Code]; ok {
+			m.Weight = w
+		}
+		v.Markers[i] = m
+		logit += m.Weight
+		if a, ok := p.actions[m.Code]; ok && a.Rank() > v.Action.Rank() {
+			v.Action = a
+		}
+	}
+	v.Score = 1 / (1 + math.Exp(-logit))
+	switch {
+	case v.Score >= p.blockAt:
+		v.Action = call.Block
+	case v.Score >= p.flagAt && v.Action != call.Block:
+		v.Action = call.Flag
+	}
+	return v
+}
+
+// userHash is FNV-1a 64 of a user ref; 0 means none.
+func userHash(ref string) uint64 {
+	if ref == "" {
+		return 0
+	}
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(ref); i++ {
+		h ^= uint64(ref[i])
+		h *= 1099511628211
+	}
+	return h | 1
+}
+
+// NumberIn normalises a raw number read in the given region.
+func (e *Engine) NumberIn(raw, region string) call.Number { return e.norm.Number(raw, region) }

@@ -1,0 +1,153 @@
+package screen
+
+import (
+	"strconv"
+
+	"github.com/ringfence/ringfence/call"
+)
+
+// Signal describes one marker code: its family, default weight (log-odds)
+// and meaning. The table is the source of docs/markers.md.
+type Signal struct {
+	Code    string
+	Family  string
+	Weight  float64
+	Meaning string
+}
+
+// Signals lists every marker the engine can emit. Codes are part of the API:
+// never rename one; add new codes instead.
+var Signals = []Signal{
+	{"cli.withheld", "numbering", 1.0, "The caller withheld its number (anonymous, restricted or absent)."},
+	{"cli.invalid", "numbering", 3.5, "The CLI is not a dialable number: not digits, or outside any assigned range of its country's numbering plan."},
+	{"cli.impossible_length", "numbering", 1.5, "The CLI's length is impossible for its country (added to cli.invalid)."},
+	{"cli.special_range", "numbering", 3.5, "The CLI is in a range that never originates calls (premium rate, pager, voicemail access)."},
+	{"cli.same_as_dialled", "do-not-originate", 5.0, "The caller presents the very number it dialled: the tenant's own number spoofed back at it."},
+	{"dno.listed", "do-not-originate", 6.0, "The caller is on the tenant's do-not-originate list of inbound-only numbers: such numbers never call out, so the CLI is spoofed."},
+	{"route.home_cli_international", "route", 4.5, "A home-country fixed or non-geographic CLI arrived on an international ingress route (Ofcom: such calls should not carry a UK CLI)."},
+	{"route.home_mobile_roaming", "route", 1.0, "A home-country mobile CLI arrived on an international ingress route: roaming customers do this, spoofers too."},
+	{"route.country_mismatch", "route", 0.7, "The CLI's country differs from the country of the ingress route, which is neither the home country nor the CLI's."},
+	{"route.unknown", "route", 0.3, "The ingress route is not in the tenant's route table."},
+	{"identity.from_pai_mismatch", "identity", 1.5, "The number in From differs from the one in P-Asserted-Identity."},
+	{"identity.multiple_pai", "identity", 1.0, "More than one P-Asserted-Identity naming different numbers."},
+	{"identity.privacy", "identity", 0.5, "The Privacy header asks to hide the identity (id, header or user)."},
+	{"verstat.passed_a", "verstat", -2.0, "The terminating carrier verified the caller's STIR/SHAKEN signature with full (A) attestation."},
+	{"verstat.passed", "verstat", -1.0, "The carrier verified the signature with partial (B) or unspecified attestation."},
+	{"verstat.passed_c", "verstat", -0.3, "The carrier verified a gateway (C) attestation: the signer only knows where the call entered."},
+	{"verstat.failed", "verstat", 3.0, "The carrier's STIR/SHAKEN verification failed (TN-Validation-Failed)."},
+	{"verstat.none", "verstat", 0.3, "The carrier did not verify the number (No-TN-Validation)."},
+	{"list.allow", "lists", -6.0, "The caller is on the tenant's allow list."},
+	{"list.deny", "lists", 6.0, "The caller is on the tenant's deny list (including numbers of confirmed fraud)."},
+	{"velocity.caller_minute", "velocity", 1.5, "Many calls from this caller in the last minute."},
+	{"velocity.caller_hour", "velocity", 1.5, "Many calls from this caller in the last hour."},
+	{"velocity.caller_day", "velocity", 1.0, "Many calls from this caller in the last 24 hours."},
+	{"velocity.distinct_dialled", "velocity", 2.0, "The caller dialled many distinct numbers of the tenant in the last hour."},
+	{"velocity.distinct_users", "velocity", 3.0, "The caller presented many distinct customer ids in the last 24 hours (one number working many accounts)."},
+	{"velocity.sweep", "velocity", 3.0, "The caller dialled sequential numbers of one number block in the last hour (enumeration sweep)."},
+	{"velocity.dialled_burst", "velocity", 2.5, "A burst of distinct callers to this dialled number in the last 10 minutes (number rotation)."},
+	{"velocity.short_calls", "velocity", 1.5, "Most of this caller's ended calls in the last 24 hours were short."},
+	{"link.known_customer", "customer link", -2.5, "The caller was seen before with the customer id on this call, and no spoofing sign fired."},
+}
+
+var defaultWeight = func() map[string]float64 {
+	m := make(map[string]float64, len(Signals))
+	for _, s := range Signals {
+		m[s.Code] = s.Weight
+	}
+	return m
+}()
+
+// Thresholds are the counts at which velocity markers fire. Zero values take
+// the defaults in parentheses.
+type Thresholds struct {
+	CallsPerMinute  int     // (3) calls by one caller in 1 min
+	CallsPerHour    int     // (10) in 1 h
+	CallsPerDay     int     // (30) in 24 h
+	DistinctDialled int     // (4) distinct dialled numbers in 1 h
+	DistinctUsers   int     // (3) distinct customer ids in 24 h
+	Sweep           int     // (4) numbers of one block in 1 h
+	DialledBurst    int     // (25) distinct callers to one number in 10 min
+	ShortCalls      int     // (5) ended calls in 24 h before the share counts
+	ShortShare      float64 // (0.6) share of those that were short
+}
+
+func (t Thresholds) withDefaults() Thresholds {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&t.CallsPerMinute, 3)
+	def(&t.CallsPerHour, 10)
+	def(&t.CallsPerDay, 30)
+	def(&t.DistinctDialled, 4)
+	def(&t.DistinctUsers, 3)
+	def(&t.Sweep, 4)
+	def(&t.DialledBurst, 25)
+	def(&t.ShortCalls, 5)
+	if t.ShortShare <= 0 {
+		t.ShortShare = 0.6
+	}
+	return t
+}
+
+// eval gathers the markers for one call. It lives on the stack.
+type eval struct {
+	e     *Engine
+	t     *tenant
+	c     *call.Call
+	found [24]call.Marker
+	n     int
+}
+
+func (ev *eval) add(code, detail string) {
+	if ev.n < len(ev.found) {
+		ev.found[ev.n] = call.Marker{Code: code, Weight: defaultWeight[code], Detail: detail}
+		ev.n++
+	}
+}
+
+func (ev *eval) has(code string) bool {
+	for _, m := range ev.found[:ev.n] {
+		if m.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// collect runs every signal family in a fixed order, so the same call and
+// state always give the same markers in the same order.
+func (ev *eval) collect() {
+	ev.numbering()
+	ev.dno()
+	ev.route()
+	ev.identity()
+	ev.verstat()
+	ev.lists()
+	ev.velocity()
+	ev.customerLink() // last: it looks at the spoofing signs above
+}
+
+// spoofCodes are markers that say the CLI itself is not to be trusted.
+var spoofCodes = map[string]bool{
+	"cli.same_as_dialled": true, "dno.listed": true, "route.home_cli_international": true,
+	"verstat.failed": true, "identity.from_pai_mismatch": true, "list.deny": true,
+}
+
+func spoofed(ms []call.Marker) bool {
+	for _, m := range ms {
+		if spoofCodes[m.Code] {
+			return true
+		}
+	}
+	return false
+}
+
+func count(n int, what string) string { return strconv.Itoa(n) + " " + what }
+
+// KnownMarker reports whether code is a marker the engine emits.
+func (e *Engine) KnownMarker(code string) bool {
+	_, ok := defaultWeight[code]
+	return ok
+}

@@ -1,0 +1,291 @@
+package screen
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ringfence/ringfence/call"
+	"github.com/ringfence/ringfence/velocity"
+)
+
+// tenant is one tenant's in-memory screening state.
+type tenant struct {
+	info call.Tenant
+	idx  uint32 // velocity namespace
+
+	mu     sync.RWMutex
+	policy *policy
+	source call.Policy // as set, for reading back
+	routes map[string]call.Route
+	lists  [3]map[uint64]listed // by listIndex
+	links  map[uint64][]uint64  // caller key -> user ref hashes
+}
+
+type listed struct {
+	expires int64 // unix nanoseconds; 0: never
+	reason  string
+}
+
+// policy is call.Policy compiled for evaluation.
+type policy struct {
+	version         string
+	flagAt, blockAt float64
+	prior           float64
+	weights         map[string]float64
+	actions         map[string]call.Action
+	Shadow          *policy
+}
+
+func compile(p call.Policy, suffix string) *policy {
+	c := &policy{
+		version: "v" + strconv.Itoa(p.Version) + suffix,
+		flagAt:  p.FlagAt, blockAt: p.BlockAt, prior: p.Prior,
+		weights: p.Weights, actions: p.Actions,
+	}
+	if p.Shadow != nil {
+		c.Shadow = compile(*p.Shadow, "-shadow")
+	}
+	return c
+}
+
+func listIndex(k call.ListKind) int {
+	switch k {
+	case call.AllowList:
+		return 0
+	case call.DenyList:
+		return 1
+	}
+	return 2
+}
+
+func (t *tenant) key(n call.Number) velocity.Key {
+	return velocity.Key{Tenant: t.idx, Num: n.Key()}
+}
+
+// SetTenant adds a tenant or replaces its details and policy, keeping its
+// lists, routes and links.
+func (e *Engine) SetTenant(info call.Tenant, p call.Policy) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.tenants[info.ID]
+	if t == nil {
+		t = &tenant{idx: uint32(len(e.tenants) + 1), routes: map[string]call.Route{}, links: map[uint64][]uint64{}}
+		for i := range t.lists {
+			t.lists[i] = map[uint64]listed{}
+		}
+		e.tenants[info.ID] = t
+	}
+	t.mu.Lock()
+	t.info, t.policy, t.source = info, compile(p, ""), p
+	t.mu.Unlock()
+}
+
+// SetPolicy replaces a tenant's policy.
+func (e *Engine) SetPolicy(tenantID string, p call.Policy) error {
+	t, err := e.mustTenant(tenantID)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.policy, t.source = compile(p, ""), p
+	t.mu.Unlock()
+	return nil
+}
+
+// PutRoute adds or replaces a route.
+func (e *Engine) PutRoute(tenantID string, r call.Route) error {
+	t, err := e.mustTenant(tenantID)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.routes[r.ID] = r
+	t.mu.Unlock()
+	return nil
+}
+
+// DeleteRoute removes a route; unknown ids are ignored.
+func (e *Engine) DeleteRoute(tenantID, id string) error {
+	t, err := e.mustTenant(tenantID)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	delete(t.routes, id)
+	t.mu.Unlock()
+	return nil
+}
+
+// Route returns the tenant's route with the id.
+func (e *Engine) Route(tenantID, id string) (call.Route, bool) {
+	t := e.tenant(tenantID)
+	if t == nil {
+		return call.Route{}, false
+	}
+	t.mu.RLock()
+	r, ok := t.routes[id]
+	t.mu.RUnlock()
+	return r, ok
+}
+
+// PutListEntries adds or replaces entries on the tenant's lists. Entries
+// without an E.164 number are ignored.
+func (e *Engine) PutListEntries(tenantID string, entries ...call.ListEntry) error {
+	t, err := e.mustTenant(tenantID)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, en := range entries {
+		k := en.Number.Key()
+		if k == 0 {
+			continue
+		}
+		var exp int64
+		if !en.ExpiresAt.IsZero() {
+			exp = en.ExpiresAt.UnixNano()
+		}
+		t.lists[listIndex(en.List)][k] = listed{expires: exp, reason: en.Reason}
+	}
+	return nil
+}
+
+// DeleteListEntry removes a number from one of the tenant's lists.
+func (e *Engine) DeleteListEntry(tenantID string, list call.ListKind, n call.Number) error {
+	t, err := e.mustTenant(tenantID)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	delete(t.lists[listIndex(list)], n.Key())
+	t.mu.Unlock()
+	return nil
+}
+
+// ListLen reports how many numbers a tenant's list holds in memory.
+func (e *Engine) ListLen(tenantID string, list call.ListKind) int {
+	t := e.tenant(tenantID)
+	if t == nil {
+		return 0
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.lists[listIndex(list)])
+}
+
+func (t *tenant) onList(list call.ListKind, k uint64, at time.Time) (listed, bool) {
+	if k == 0 {
+		return listed{}, false
+	}
+	t.mu.RLock()
+	l, ok := t.lists[listIndex(list)][k]
+	t.mu.RUnlock()
+	if ok && l.expires != 0 && at.UnixNano() >= l.expires {
+		return listed{}, false
+	}
+	return l, ok
+}
+
+// Link records that the caller was seen with the user ref, so later calls
+// from the number for that customer carry the customer-link marker.
+func (e *Engine) Link(tenantID string, caller call.Number, userRef string) {
+	if t := e.tenant(tenantID); t != nil && userRef != "" {
+		t.link(caller.Key(), userHash(userRef), e.cfg.MaxLinks)
+	}
+}
+
+// Unlink forgets every customer link of the caller (e.g. after a confirmed
+// fraud label).
+func (e *Engine) Unlink(tenantID string, caller call.Number) {
+	if t := e.tenant(tenantID); t != nil {
+		t.mu.Lock()
+		delete(t.links, caller.Key())
+		t.mu.Unlock()
+	}
+}
+
+// maxUsersPerCaller bounds how many customers one number can be linked to.
+const maxUsersPerCaller = 8
+
+func (t *tenant) link(caller, user uint64, maxLinks int) bool {
+	if caller == 0 || user == 0 {
+		return false
+	}
+	// Most calls are by known links: check under the read lock first.
+	if t.linked(caller, user) {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	users, ok := t.links[caller]
+	if !ok && len(t.links) >= maxLinks {
+		return false // full: new links are dropped (documented in docs/markers.md)
+	}
+	for _, u := range users {
+		if u == user {
+			return false
+		}
+	}
+	if len(users) >= maxUsersPerCaller {
+		copy(users, users[1:])
+		users = users[:len(users)-1]
+	}
+	t.links[caller] = append(users, user)
+	return true
+}
+
+func (t *tenant) linked(caller, user uint64) bool {
+	if caller == 0 || user == 0 {
+		return false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, u := range t.links[caller] {
+		if u == user {
+			return true
+		}
+	}
+	return false
+}
+
+// Tenant returns a tenant's details.
+func (e *Engine) Tenant(id string) (call.Tenant, bool) {
+	t := e.tenant(id)
+	if t == nil {
+		return call.Tenant{}, false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.info, true
+}
+
+// Policy returns a tenant's live policy as last set.
+func (e *Engine) Policy(id string) (call.Policy, bool) {
+	t := e.tenant(id)
+	if t == nil {
+		return call.Policy{}, false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.source, true
+}
+
+// Listed returns the live entry for the number on one of the tenant's lists.
+// The entry carries the list, number, reason and expiry (not the creation time).
+func (e *Engine) Listed(tenantID string, list call.ListKind, n call.Number) (call.ListEntry, bool) {
+	t := e.tenant(tenantID)
+	if t == nil {
+		return call.ListEntry{}, false
+	}
+	l, ok := t.onList(list, n.Key(), e.now())
+	if !ok {
+		return call.ListEntry{}, false
+	}
+	en := call.ListEntry{List: list, Number: n, Reason: l.reason}
+	if l.expires != 0 {
+		en.ExpiresAt = time.Unix(0, l.expires)
+	}
+	return en, true
+}
