@@ -334,4 +334,3 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
-

@@ -11,21 +11,9 @@ import (
 // maxCallDuration bounds a reported call duration.
 const maxCallDuration = 7 * 24 * time.Hour
 
-// retryPending runs op; if the record is not found it may still be in the
-// recorder's queue, so it waits for the queue to commit and tries once more.
-func (n *Node) retryPending(ctx context.Context, op func() error) error {
-	err := op()
-	if call.ErrorCode(err) != call.NotFound {
-		return err
-	}
-	if err := n.rec.sync(ctx); err != nil {
-		return err
-	}
-	return op()
-}
-
 // UpdateCallEnd records how a call ended and counts it in the short-call
-// window. NotFound if the tenant has no such record.
+// window. It answers at once; the update is durable with the recorder's
+// next commit (Sync waits for it). NotFound if the tenant has no such record.
 func (n *Node) UpdateCallEnd(ctx context.Context, tenant, id string, end call.End) (*call.Call, error) {
 	switch {
 	case end.Duration < 0 || end.Duration > maxCallDuration:
@@ -34,33 +22,32 @@ func (n *Node) UpdateCallEnd(ctx context.Context, tenant, id string, end call.En
 		return nil, call.Errorf(call.Invalid, "result: must be answered, busy, no_answer, failed or rejected")
 	case end.Egress != "" && !call.ValidID(end.Egress):
 		return nil, call.Errorf(call.Invalid, "egress_route: must be 1-64 characters of letters, digits, '-', '_' or '.'")
-	case !call.ValidRecordID(id):
-		return nil, call.Errorf(call.NotFound, "no call record %q", id)
-	}
-	err := n.retryPending(ctx, func() error {
-		return n.store.UpdateCallEnd(ctx, tenant, id, store.End{Duration: end.Duration, Result: end.Result, Egress: end.Egress})
-	})
-	if err != nil {
-		return nil, err
 	}
 	c, err := n.Call(ctx, tenant, id)
 	if err != nil {
 		return nil, err
 	}
-	n.engine.ObserveEnd(c)
-	return c, nil
+	updated := *c
+	updated.End = &end
+	if err := n.rec.enqueue(ctx, &updated, true, false); err != nil {
+		return nil, err
+	}
+	if c.End == nil {
+		n.engine.ObserveEnd(&updated) // a repeated update is not counted twice
+	}
+	return &updated, nil
 }
 
-// Call returns one of the tenant's records, opened. NotFound if absent.
+// Call returns one of the tenant's records, opened, including one still
+// waiting to be written. NotFound if absent.
 func (n *Node) Call(ctx context.Context, tenant, id string) (*call.Call, error) {
 	if !call.ValidRecordID(id) {
 		return nil, call.Errorf(call.NotFound, "no call record %q", id)
 	}
-	var row store.Call
-	err := n.retryPending(ctx, func() (err error) {
-		row, err = n.store.Call(ctx, tenant, id)
-		return err
-	})
+	if c := n.rec.lookup(tenant, id); c != nil {
+		return c, nil
+	}
+	row, err := n.store.Call(ctx, tenant, id)
 	if err != nil {
 		return nil, err
 	}
@@ -140,10 +127,19 @@ func (n *Node) Label(ctx context.Context, tenant, id string, l call.Label) (*cal
 	if l.Note != "" {
 		row.Sealed = k.Seal([]byte(l.Note), aad("labels", tenant, id))
 	}
-	if err := n.retryPending(ctx, func() error { return n.store.AddLabel(ctx, row) }); err != nil {
+	// Labels are rare: write everything queued first, so the record and any
+	// call-end update are in the store, then label it there.
+	if err := n.rec.sync(ctx); err != nil {
 		return nil, err
 	}
-	c, err := n.Call(ctx, tenant, id)
+	if err := n.store.AddLabel(ctx, row); err != nil {
+		return nil, err
+	}
+	stored, err := n.store.Call(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	c, err := n.openCall(stored)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,9 @@ type recorder struct {
 	link  func(tenant string, caller call.Number, userRef string, at time.Time) (store.Link, error)
 	log   *slog.Logger
 	m     *metrics
+	// pending holds the newest unwritten version of each record by id, so
+	// reads and call-end updates see records still in the queue.
+	pending sync.Map // id -> *call.Call
 
 	in   chan item
 	done chan struct{}
@@ -37,7 +40,8 @@ type recorder struct {
 }
 
 type item struct {
-	c    *call.Call
+	c    *call.Call    // a new record, or with end set, the record whose end changed
+	end  bool          // c carries a call-end update for an existing record
 	link bool          // also store the call's new customer link
 	ack  chan struct{} // a sync marker: closed once everything before it is committed
 }
@@ -60,25 +64,37 @@ func (n *Node) startRecorder() *recorder {
 	return r
 }
 
-// enqueue hands a call to the recorder, waiting while the queue is full
-// until ctx ends (Overloaded).
-func (r *recorder) enqueue(ctx context.Context, c *call.Call, link bool) error {
+// enqueue hands a new record (or, with end, a call-end update of c) to the
+// recorder, waiting while the queue is full until ctx ends (Overloaded).
+// c must not change afterwards.
+func (r *recorder) enqueue(ctx context.Context, c *call.Call, end, link bool) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.shut {
 		return call.Errorf(call.Unavailable, "shutting down")
 	}
+	it := item{c: c, end: end, link: link}
+	r.pending.Store(c.ID, c)
 	select {
-	case r.in <- item{c: c, link: link}:
+	case r.in <- it:
 		return nil
 	default:
 	}
 	select {
-	case r.in <- item{c: c, link: link}:
+	case r.in <- it:
 		return nil
 	case <-ctx.Done():
+		r.pending.CompareAndDelete(c.ID, c)
 		return call.Errorf(call.Overloaded, "recorder queue full; retry later")
 	}
+}
+
+// lookup returns the newest queued version of a tenant's record, if any.
+func (r *recorder) lookup(tenant, id string) *call.Call {
+	if v, ok := r.pending.Load(id); ok && v.(*call.Call).Tenant == tenant {
+		return v.(*call.Call)
+	}
+	return nil
 }
 
 // sync waits until every record queued before it is committed.
@@ -141,9 +157,15 @@ func (r *recorder) run() {
 // sync markers in it.
 func (r *recorder) commit(batch []item) {
 	rows := make([]store.Call, 0, len(batch))
+	var ends []store.CallEnd
 	links := map[string][]store.Link{}
 	for _, it := range batch {
 		if it.c == nil {
+			continue
+		}
+		if it.end {
+			e := it.c.End
+			ends = append(ends, store.CallEnd{Tenant: it.c.Tenant, ID: it.c.ID, End: store.End{Duration: e.Duration, Result: e.Result, Egress: e.Egress}})
 			continue
 		}
 		row, err := r.seal(it.c)
@@ -160,7 +182,7 @@ func (r *recorder) commit(batch []item) {
 	}
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
-		err := r.write(rows, links)
+		err := r.write(rows, ends, links)
 		if err == nil {
 			break
 		}
@@ -170,19 +192,25 @@ func (r *recorder) commit(batch []item) {
 	}
 	r.m.committed(len(rows), time.Since(start))
 	for _, it := range batch {
+		if it.c != nil {
+			r.pending.CompareAndDelete(it.c.ID, it.c)
+		}
 		if it.ack != nil {
 			close(it.ack)
 		}
 	}
 }
 
-func (r *recorder) write(rows []store.Call, links map[string][]store.Link) error {
+func (r *recorder) write(rows []store.Call, ends []store.CallEnd, links map[string][]store.Link) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if len(rows) > 0 {
 		if err := r.store.InsertCalls(ctx, rows); err != nil {
 			return err
 		}
+	}
+	if err := r.store.UpdateCallEnds(ctx, ends); err != nil {
+		return err
 	}
 	for tenant, ls := range links {
 		if err := r.store.PutLinks(ctx, tenant, ls); err != nil {

@@ -99,6 +99,7 @@ func (n *Node) Screen(ctx context.Context, in Incoming) (*call.Call, error) {
 		ApplianceID: in.Appliance,
 		UserRef:     in.UserRef,
 		Signalling:  in.Signalling,
+		Review:      call.Review{Status: call.Unreviewed},
 	}
 	if c.StartedAt.IsZero() {
 		c.StartedAt = now
@@ -116,7 +117,7 @@ func (n *Node) Screen(ctx context.Context, in Incoming) (*call.Call, error) {
 	c.Verdict, c.Shadow = live, shadow
 	c.Verdict.Elapsed = time.Since(start) // normalisation included
 	linked := n.engine.Observe(c)
-	if err := n.rec.enqueue(ctx, c, linked); err != nil {
+	if err := n.rec.enqueue(ctx, c, false, linked); err != nil {
 		return nil, err
 	}
 	n.m.screened(c.Verdict.Action, time.Since(start))

@@ -21,7 +21,8 @@ import (
 type Config struct {
 	NumberCache int // numbers memoised by the normaliser; 0 => 1<<20
 	Velocity    velocity.Config
-	MaxLinks    int // caller-to-customer links kept per tenant; 0 => 1<<20
+	MaxLinks    int           // caller-to-customer links (and as many candidates) kept per tenant; 0 => 1<<20
+	LinkAfter   time.Duration // time between the two verified calls that link a number to a customer; 0 => 20h
 	Thresholds  Thresholds
 	Now         func() time.Time // clock for evaluation timestamps; nil => time.Now
 }
@@ -42,6 +43,9 @@ func New(cfg Config) *Engine {
 	cfg.Thresholds = cfg.Thresholds.withDefaults()
 	if cfg.MaxLinks <= 0 {
 		cfg.MaxLinks = 1 << 20
+	}
+	if cfg.LinkAfter <= 0 {
+		cfg.LinkAfter = 20 * time.Hour
 	}
 	now := cfg.Now
 	if now == nil {
@@ -77,7 +81,9 @@ func (e *Engine) mustTenant(id string) (*tenant, error) {
 func (e *Engine) Number(tenantID, raw string) call.Number {
 	region := "GB"
 	if t := e.tenant(tenantID); t != nil {
+		t.mu.RLock() // SetTenant may replace info
 		region = t.info.Region
+		t.mu.RUnlock()
 	}
 	return e.norm.Number(raw, region)
 }
@@ -112,19 +118,23 @@ func (e *Engine) Evaluate(ctx context.Context, c *call.Call) (live call.Verdict,
 	return live, shadow, nil
 }
 
-// Observe counts c (already evaluated) in the velocity windows and, when the
-// call was allowed without spoofing signs, links its caller to its user ref.
-// It reports whether that link is new (and so worth storing).
+// Observe counts c (already evaluated) in the velocity windows and learns
+// customer links. A link (caller number belongs to the customer id) needs
+// evidence a fraudster cannot produce in one sitting: two calls with the
+// same number and customer id, each allowed, free of spoofing signs and
+// verified by the carrier with full (A) attestation, at least LinkAfter
+// apart in event time. A fraud label before then forgets the candidate.
+// It reports whether a link was established (and so is worth storing).
 func (e *Engine) Observe(c *call.Call) (newLink bool) {
 	t := e.tenant(c.Tenant)
 	if t == nil {
 		return false
 	}
 	e.win.Observe(t.key(c.Caller), t.key(c.Dialled), userHash(c.UserRef), c.StartedAt)
-	if c.UserRef != "" && c.Verdict.Action == call.Allow && !spoofed(c.Verdict.Markers) {
-		return t.link(c.Caller.Key(), userHash(c.UserRef), e.cfg.MaxLinks)
+	if c.UserRef == "" || c.Verdict.Action != call.Allow || !c.Verdict.Has("verstat.passed_a") || spoofed(c.Verdict.Markers) {
+		return false
 	}
-	return false
+	return t.observeLink(c.Caller.Key(), userHash(c.UserRef), c.StartedAt, e.cfg.LinkAfter, e.cfg.MaxLinks)
 }
 
 // ObserveEnd counts a call-end (duration known) for the short-call share.

@@ -9,7 +9,9 @@ import (
 // identity compares the identities the signalling asserts.
 func (ev *eval) identity() {
 	s := &ev.c.Signalling
+	ev.t.mu.RLock() // SetTenant may replace info
 	region := ev.t.info.Region
+	ev.t.mu.RUnlock()
 	var pai string
 	for i, h := range s.PAI {
 		n := ev.e.norm.Number(numbering.HeaderNumber(h), region).E164
@@ -26,7 +28,7 @@ func (ev *eval) identity() {
 			ev.add("identity.from_pai_mismatch", "From and P-Asserted-Identity differ")
 		}
 	}
-	if privacyHides(s.Privacy) {
+	if privacyHides(s.Privacy) && !ev.c.Caller.Withheld { // a withheld CLI already says so
 		ev.add("identity.privacy", "Privacy: "+s.Privacy)
 	}
 }

@@ -19,9 +19,9 @@ type Signal struct {
 // never rename one; add new codes instead.
 var Signals = []Signal{
 	{"cli.withheld", "numbering", 1.0, "The caller withheld its number (anonymous, restricted or absent)."},
-	{"cli.invalid", "numbering", 3.5, "The CLI is not a dialable number: not digits, or outside any assigned range of its country's numbering plan."},
+	{"cli.invalid", "numbering", 4.5, "The CLI is not a dialable number: not digits, or outside any assigned range of its country's numbering plan."},
 	{"cli.impossible_length", "numbering", 1.5, "The CLI's length is impossible for its country (added to cli.invalid)."},
-	{"cli.special_range", "numbering", 3.5, "The CLI is in a range that never originates calls (premium rate, pager, voicemail access)."},
+	{"cli.special_range", "numbering", 4.5, "The CLI is in a range that never originates calls (premium rate, pager, voicemail access)."},
 	{"cli.same_as_dialled", "do-not-originate", 5.0, "The caller presents the very number it dialled: the tenant's own number spoofed back at it."},
 	{"dno.listed", "do-not-originate", 6.0, "The caller is on the tenant's do-not-originate list of inbound-only numbers: such numbers never call out, so the CLI is spoofed."},
 	{"route.home_cli_international", "route", 4.5, "A home-country fixed or non-geographic CLI arrived on an international ingress route (Ofcom: such calls should not carry a UK CLI)."},
@@ -30,7 +30,7 @@ var Signals = []Signal{
 	{"route.unknown", "route", 0.3, "The ingress route is not in the tenant's route table."},
 	{"identity.from_pai_mismatch", "identity", 1.5, "The number in From differs from the one in P-Asserted-Identity."},
 	{"identity.multiple_pai", "identity", 1.0, "More than one P-Asserted-Identity naming different numbers."},
-	{"identity.privacy", "identity", 0.5, "The Privacy header asks to hide the identity (id, header or user)."},
+	{"identity.privacy", "identity", 0.5, "The Privacy header asks to hide the identity (id, header or user) while the CLI is presented (a withheld CLI gets cli.withheld only)."},
 	{"verstat.passed_a", "verstat", -2.0, "The terminating carrier verified the caller's STIR/SHAKEN signature with full (A) attestation."},
 	{"verstat.passed", "verstat", -1.0, "The carrier verified the signature with partial (B) or unspecified attestation."},
 	{"verstat.passed_c", "verstat", -0.3, "The carrier verified a gateway (C) attestation: the signer only knows where the call entered."},
@@ -42,11 +42,12 @@ var Signals = []Signal{
 	{"velocity.caller_hour", "velocity", 1.5, "Many calls from this caller in the last hour."},
 	{"velocity.caller_day", "velocity", 1.0, "Many calls from this caller in the last 24 hours."},
 	{"velocity.distinct_dialled", "velocity", 2.0, "The caller dialled many distinct numbers of the tenant in the last hour."},
-	{"velocity.distinct_users", "velocity", 3.0, "The caller presented many distinct customer ids in the last 24 hours (one number working many accounts)."},
+	{"velocity.distinct_users", "velocity", 4.5, "The caller presented many distinct customer ids in the last 24 hours (one number working many accounts)."},
 	{"velocity.sweep", "velocity", 3.0, "The caller dialled sequential numbers of one number block in the last hour (enumeration sweep)."},
-	{"velocity.dialled_burst", "velocity", 2.5, "A burst of distinct callers to this dialled number in the last 10 minutes (number rotation)."},
+	{"velocity.dialled_burst", "velocity", 4.0, "A burst of distinct callers to this dialled number in the last 10 minutes (number rotation). Not applied to the tenant's published numbers (its DNO list), which take many callers by design."},
 	{"velocity.short_calls", "velocity", 1.5, "Most of this caller's ended calls in the last 24 hours were short."},
-	{"link.known_customer", "customer link", -2.5, "The caller was seen before with the customer id on this call, and no spoofing sign fired."},
+	{"link.unknown_number", "customer link", 2.5, "The customer id on this call has other numbers linked to it or seen with it in a verified call, and this caller is none of them (account takeover often calls from a new number)."},
+	{"link.known_customer", "customer link", -2.5, "The caller was linked to the customer id on this call (by an earlier allowed call whose number the carrier verified with A attestation, or by an analyst's genuine label), and no spoofing sign fired."},
 }
 
 var defaultWeight = func() map[string]float64 {
@@ -66,7 +67,7 @@ type Thresholds struct {
 	DistinctDialled int     // (4) distinct dialled numbers in 1 h
 	DistinctUsers   int     // (3) distinct customer ids in 24 h
 	Sweep           int     // (4) numbers of one block in 1 h
-	DialledBurst    int     // (25) distinct callers to one number in 10 min
+	DialledBurst    int     // (8) distinct callers to one unpublished number in 10 min
 	ShortCalls      int     // (5) ended calls in 24 h before the share counts
 	ShortShare      float64 // (0.6) share of those that were short
 }
@@ -83,7 +84,7 @@ func (t Thresholds) withDefaults() Thresholds {
 	def(&t.DistinctDialled, 4)
 	def(&t.DistinctUsers, 3)
 	def(&t.Sweep, 4)
-	def(&t.DialledBurst, 25)
+	def(&t.DialledBurst, 8)
 	def(&t.ShortCalls, 5)
 	if t.ShortShare <= 0 {
 		t.ShortShare = 0.6

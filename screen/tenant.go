@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -20,6 +21,11 @@ type tenant struct {
 	routes map[string]call.Route
 	lists  [3]map[uint64]listed // by listIndex
 	links  map[uint64][]uint64  // caller key -> user ref hashes
+	users  map[uint64]int       // user ref hash -> numbers linked to it
+	// candidates are (caller, user) pairs seen once in a verified call, by
+	// the event time of that call (unix nanoseconds).
+	candidates map[[2]uint64]int64
+	seen       map[uint64]int // user ref hash -> candidate numbers
 }
 
 type listed struct {
@@ -41,7 +47,7 @@ func compile(p call.Policy, suffix string) *policy {
 	c := &policy{
 		version: "v" + strconv.Itoa(p.Version) + suffix,
 		flagAt:  p.FlagAt, blockAt: p.BlockAt, prior: p.Prior,
-		weights: p.Weights, actions: p.Actions,
+		weights: maps.Clone(p.Weights), actions: maps.Clone(p.Actions), // the caller keeps its maps
 	}
 	if p.Shadow != nil {
 		c.Shadow = compile(*p.Shadow, "-shadow")
@@ -70,7 +76,7 @@ func (e *Engine) SetTenant(info call.Tenant, p call.Policy) {
 	defer e.mu.Unlock()
 	t := e.tenants[info.ID]
 	if t == nil {
-		t = &tenant{idx: uint32(len(e.tenants) + 1), routes: map[string]call.Route{}, links: map[uint64][]uint64{}}
+		t = &tenant{idx: uint32(len(e.tenants) + 1), routes: map[string]call.Route{}, links: map[uint64][]uint64{}, users: map[uint64]int{}, candidates: map[[2]uint64]int64{}, seen: map[uint64]int{}}
 		for i := range t.lists {
 			t.lists[i] = map[uint64]listed{}
 		}
@@ -201,6 +207,14 @@ func (e *Engine) Link(tenantID string, caller call.Number, userRef string) {
 func (e *Engine) Unlink(tenantID string, caller call.Number) {
 	if t := e.tenant(tenantID); t != nil {
 		t.mu.Lock()
+		for _, u := range t.links[caller.Key()] {
+			t.unuse(u)
+		}
+		for pair := range t.candidates {
+			if pair[0] == caller.Key() {
+				t.dropCandidate(pair)
+			}
+		}
 		delete(t.links, caller.Key())
 		t.mu.Unlock()
 	}
@@ -229,11 +243,75 @@ func (t *tenant) link(caller, user uint64, maxLinks int) bool {
 		}
 	}
 	if len(users) >= maxUsersPerCaller {
+		t.unuse(users[0])
 		copy(users, users[1:])
 		users = users[:len(users)-1]
 	}
 	t.links[caller] = append(users, user)
+	t.users[user]++
 	return true
+}
+
+// observeLink counts one verified sighting of caller with user at time at;
+// the second sighting at least after later establishes the link.
+func (t *tenant) observeLink(caller, user uint64, at time.Time, after time.Duration, maxLinks int) bool {
+	if caller == 0 || user == 0 || t.linked(caller, user) {
+		return false
+	}
+	pair := [2]uint64{caller, user}
+	now := at.UnixNano()
+	t.mu.Lock()
+	first, seen := t.candidates[pair]
+	switch {
+	case !seen:
+		if len(t.candidates) < maxLinks {
+			t.candidates[pair] = now
+			t.seen[user]++
+		}
+		t.mu.Unlock()
+		return false
+	case now-first < int64(after):
+		t.mu.Unlock()
+		return false
+	}
+	t.dropCandidate(pair)
+	t.mu.Unlock()
+	return t.link(caller, user, maxLinks)
+}
+
+// dropCandidate forgets a candidate pair. Hold t.mu.
+func (t *tenant) dropCandidate(pair [2]uint64) {
+	delete(t.candidates, pair)
+	if t.seen[pair[1]] <= 1 {
+		delete(t.seen, pair[1])
+	} else {
+		t.seen[pair[1]]--
+	}
+}
+
+// unuse drops one linked number from a user's count. Hold t.mu.
+func (t *tenant) unuse(user uint64) {
+	if t.users[user] <= 1 {
+		delete(t.users, user)
+	} else {
+		t.users[user]--
+	}
+}
+
+// linkState reports whether the caller is linked to the user, whether it
+// is at least a candidate for the user, and how many numbers are linked or
+// candidates for the user.
+func (t *tenant) linkState(caller, user uint64) (linked, candidate bool, numbers int) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, u := range t.links[caller] {
+		if u == user {
+			linked = true
+			break
+		}
+	}
+	_, candidate = t.candidates[[2]uint64{caller, user}]
+	return linked, candidate, t.users[user] + t.seen[user]
 }
 
 func (t *tenant) linked(caller, user uint64) bool {

@@ -1,5 +1,7 @@
 package screen
 
+import "github.com/ringfence/ringfence/call"
+
 // velocity reads the event-time windows for the caller and dialled number.
 func (ev *eval) velocity() {
 	c := ev.c
@@ -23,10 +25,18 @@ func (ev *eval) velocity() {
 	if v.SweepHour >= th.Sweep {
 		ev.add("velocity.sweep", count(v.SweepHour, "numbers of one block dialled in the last hour"))
 	}
-	if v.DistinctCallersTenMin >= th.DialledBurst {
+	if v.DistinctCallersTenMin >= th.DialledBurst && !ev.published() {
 		ev.add("velocity.dialled_burst", count(v.DistinctCallersTenMin, "distinct callers to this number in 10 minutes"))
 	}
 	if v.EndedDay >= th.ShortCalls && float64(v.ShortDay) >= th.ShortShare*float64(v.EndedDay) {
 		ev.add("velocity.short_calls", count(v.ShortDay, "of ")+count(v.EndedDay, "ended calls were short"))
 	}
+}
+
+// published reports whether the dialled number is one of the tenant's own
+// published inbound numbers (its DNO list): those take bursts of distinct
+// callers by design.
+func (ev *eval) published() bool {
+	_, ok := ev.t.onList(call.DNOList, ev.c.Dialled.Key(), ev.c.StartedAt)
+	return ok
 }

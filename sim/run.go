@@ -81,6 +81,7 @@ type outcome struct {
 	action   string
 	rtt      time.Duration // client round trip
 	server   time.Duration // evaluated_in_us
+	endRTT   time.Duration // client round trip of the call end; 0 if it failed
 }
 
 // job is one unit of work: screen call i, or label it when label is set.
@@ -195,7 +196,10 @@ func (r *runner) screen(ctx context.Context, i int) {
 	if a.Action == "block" {
 		end = callEnd{Result: "rejected"}
 	}
-	r.count(r.c.do(ctx, r.hc, http.MethodPatch, "/v1/calls/"+url.PathEscape(a.RecordID), end, nil))
+	start = time.Now()
+	if r.count(r.c.do(ctx, r.hc, http.MethodPatch, "/v1/calls/"+url.PathEscape(a.RecordID), end, nil)) {
+		r.out[i].endRTT = time.Since(start)
+	}
 }
 
 func (r *runner) label(ctx context.Context, i int, kind string) {
@@ -237,7 +241,7 @@ func (r *runner) summary(elapsed time.Duration) Summary {
 	var (
 		scores                 []float64
 		truth                  []bool
-		rtt, server            []time.Duration
+		rtt, server, endRTT    []time.Duration
 		fraud, flagged, caught int // caught: fraud flagged or blocked
 		blocked, stopped       int // stopped: fraud blocked
 	)
@@ -279,11 +283,14 @@ func (r *runner) summary(elapsed time.Duration) Summary {
 		}
 		scores, truth = append(scores, o.score), append(truth, c.Fraud)
 		rtt, server = append(rtt, o.rtt), append(server, o.server)
+		if o.endRTT > 0 {
+			endRTT = append(endRTT, o.endRTT)
+		}
 	}
 	s.FlagPrecision, s.FlagRecall = ratio(caught, flagged), ratio(caught, fraud)
 	s.BlockPrecision, s.BlockRecall = ratio(stopped, blocked), ratio(stopped, fraud)
 	s.AUC = AUC(scores, truth)
-	s.Latency, s.ServerLatency = percentiles(rtt), percentiles(server)
+	s.Latency, s.ServerLatency, s.EndLatency = percentiles(rtt), percentiles(server), percentiles(endRTT)
 	if elapsed > 0 {
 		s.Rate = float64(s.Calls) / elapsed.Seconds()
 	}

@@ -233,8 +233,10 @@ func TestRun(t *testing.T) {
 	if want := (Percentiles{500 * us, 900 * us, 990 * us, 1000 * us}); s.ServerLatency != want {
 		t.Errorf("server latency %+v, want %+v", s.ServerLatency, want)
 	}
-	if l := s.Latency; l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.Max || l.Max > s.Elapsed {
-		t.Errorf("client latency %+v over %v", l, s.Elapsed)
+	for _, l := range []Percentiles{s.Latency, s.EndLatency} {
+		if l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.Max || l.Max > s.Elapsed {
+			t.Errorf("client latency %+v over %v", l, s.Elapsed)
+		}
 	}
 
 	var b bytes.Buffer

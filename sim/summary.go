@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -29,6 +30,7 @@ type Summary struct {
 
 	Latency       Percentiles // client round trip of screen requests
 	ServerLatency Percentiles // the server's evaluated_in_us
+	EndLatency    Percentiles // client round trip of call-end updates
 	Elapsed       time.Duration
 	Rate          float64 // screens per second
 }
@@ -131,15 +133,28 @@ func (s Summary) Write(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	var other []string // e.g. "unscored" from a server failing open
+	for action, n := range s.ByAction {
+		if action != "allow" && action != "flag" && action != "block" {
+			other = append(other, fmt.Sprintf("%s %d", action, n))
+		}
+	}
+	if len(other) > 0 {
+		slices.Sort(other)
+		if _, err := fmt.Fprintf(w, "other actions: %s\n", strings.Join(other, ", ")); err != nil {
+			return err
+		}
+	}
 	_, err := fmt.Fprintf(w, "\nflag or block: precision %s  recall %s\n"+
 		"block:         precision %s  recall %s\n"+
 		"AUC %s\n"+
-		"latency  client %s\n"+
+		"screen   client %s\n"+
 		"         server %s\n"+
+		"call end client %s\n"+
 		"%d calls in %s (%.0f/s), %d labels, %d of %d requests failed\n",
 		figure(s.FlagPrecision), figure(s.FlagRecall),
 		figure(s.BlockPrecision), figure(s.BlockRecall),
-		figure(s.AUC), s.Latency, s.ServerLatency,
+		figure(s.AUC), s.Latency, s.ServerLatency, s.EndLatency,
 		s.Calls, s.Elapsed.Round(time.Millisecond), s.Rate, s.Labels, s.Errors, s.Requests)
 	return err
 }

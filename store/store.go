@@ -13,7 +13,7 @@
 // for a write naming an unknown tenant), a duplicate one call.Conflict
 // (including a second API key with the same hash); anything else is an
 // internal error wrapped with context. Record ids are unique across tenants
-// (call.NewID). Page limits below 1 mean 100 and are capped at 1000.
+// (call.IDs). Page limits below 1 mean 100 and are capped at 1000.
 package store
 
 import (
@@ -41,6 +41,9 @@ type Store interface {
 	InsertCalls(ctx context.Context, calls []Call) error
 	// UpdateCallEnd sets the call-end data of a record; NotFound if absent.
 	UpdateCallEnd(ctx context.Context, tenant, id string, end End) error
+	// UpdateCallEnds applies call-end updates in one transaction, in order;
+	// an update naming no record of its tenant is skipped.
+	UpdateCallEnds(ctx context.Context, ends []CallEnd) error
 	// AddLabel appends an analyst label and sets the record's review status
 	// from it, in one transaction; NotFound if the record is absent.
 	AddLabel(ctx context.Context, l Label) error
@@ -133,6 +136,13 @@ type End struct {
 	Duration time.Duration
 	Result   call.Result
 	Egress   string
+}
+
+// CallEnd is a call-end update for one record.
+type CallEnd struct {
+	Tenant string
+	ID     string
+	End    End
 }
 
 // Label is one stored analyst label.

@@ -56,6 +56,28 @@ func (db *DB) UpdateCallEnd(ctx context.Context, tenant, id string, end store.En
 	return fail("update call end", "call record", mustAffect(res, err, "call record"))
 }
 
+// UpdateCallEnds applies call-end updates in one transaction, in order; an
+// update naming no record of its tenant is skipped.
+func (db *DB) UpdateCallEnds(ctx context.Context, ends []store.CallEnd) error {
+	if len(ends) == 0 {
+		return nil
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE calls SET end_duration = ?, end_result = ?, end_egress = ? WHERE tenant = ? AND id = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range ends {
+			if _, err := stmt.ExecContext(ctx, int64(e.End.Duration), e.End.Result, e.End.Egress, e.Tenant, e.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return fail("update call ends", "call record", err)
+}
+
 // AddLabel appends an analyst label and sets the record's review status from
 // it, in one transaction; NotFound if the record is absent.
 func (db *DB) AddLabel(ctx context.Context, l store.Label) error {

@@ -14,6 +14,8 @@ import (
 	"github.com/ringfence/ringfence/store/storetest"
 )
 
+var recordIDs call.IDs
+
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return mustOpen(t, filepath.Join(t.TempDir(), "ringfence.db"))
@@ -68,7 +70,7 @@ func TestReopen(t *testing.T) {
 func TestUnknownTenant(t *testing.T) {
 	db := mustOpen(t, filepath.Join(t.TempDir(), "ringfence.db"))
 	defer db.Close()
-	err := db.InsertCalls(t.Context(), []store.Call{{ID: call.NewID(time.Now()), Tenant: "nobody", StartedAt: time.Now()}})
+	err := db.InsertCalls(t.Context(), []store.Call{{ID: recordIDs.Next(time.Now()), Tenant: "nobody", StartedAt: time.Now()}})
 	if call.ErrorCode(err) != call.NotFound {
 		t.Errorf("InsertCalls for an unknown tenant: %v; want NotFound", err)
 	}
@@ -98,7 +100,7 @@ func BenchmarkInsertCalls(b *testing.B) {
 			for b.Loop() {
 				now := time.Now()
 				for i := range batch {
-					batch[i].ID, batch[i].StartedAt = call.NewID(now), now
+					batch[i].ID, batch[i].StartedAt = recordIDs.Next(now), now
 				}
 				if err := db.InsertCalls(ctx, batch); err != nil {
 					b.Fatal(err)

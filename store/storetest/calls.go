@@ -14,7 +14,7 @@ import (
 // but End and Review set.
 func newCall(tenant string, started time.Time) store.Call {
 	return store.Call{
-		ID:               call.NewID(started),
+		ID:               recordIDs.Next(started),
 		Tenant:           tenant,
 		Ref:              "ref-" + started.Format("150405.000000"),
 		StartedAt:        started,
@@ -125,7 +125,7 @@ func testCallNotFound(t *testing.T, s store.Store) {
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
 	c := insert(t, s, "acme", 1)[0]
-	_, err := s.Call(t.Context(), "acme", call.NewID(at(5)))
+	_, err := s.Call(t.Context(), "acme", recordIDs.Next(at(5)))
 	wantCode(t, "Call of an unknown id", err, call.NotFound)
 	_, err = s.Call(t.Context(), "bank", c.ID)
 	wantCode(t, "Call of another tenant's record", err, call.NotFound)
@@ -142,11 +142,33 @@ func testUpdateCallEnd(t *testing.T, s store.Store) {
 	c.End = &end
 	equal(t, "Call after UpdateCallEnd", get(t, s, "acme", c.ID), c)
 
-	err := s.UpdateCallEnd(ctx, "acme", call.NewID(at(5)), end)
+	err := s.UpdateCallEnd(ctx, "acme", recordIDs.Next(at(5)), end)
 	wantCode(t, "UpdateCallEnd of an unknown id", err, call.NotFound)
 	err = s.UpdateCallEnd(ctx, "bank", c.ID, store.End{Result: call.Failed})
 	wantCode(t, "UpdateCallEnd of another tenant's record", err, call.NotFound)
 	equal(t, "Call after another tenant's UpdateCallEnd", get(t, s, "acme", c.ID), c)
+}
+
+func testUpdateCallEnds(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tenant(t, s, "acme")
+	tenant(t, s, "bank")
+	calls := insert(t, s, "acme", 3)
+	other := insert(t, s, "bank", 1)[0]
+	ends := []store.CallEnd{
+		{Tenant: "acme", ID: calls[0].ID, End: store.End{Duration: 90 * time.Second, Result: call.Answered, Egress: "agents"}},
+		{Tenant: "acme", ID: calls[2].ID, End: store.End{Duration: 0, Result: call.Busy}},
+		{Tenant: "acme", ID: other.ID, End: store.End{Result: call.Failed}},              // another tenant's: skipped
+		{Tenant: "acme", ID: recordIDs.Next(at(9)), End: store.End{Result: call.Failed}}, // unknown: skipped
+	}
+	must(t, s.UpdateCallEnds(ctx, ends))
+	calls[0].End = &ends[0].End
+	calls[2].End = &ends[1].End
+	for _, c := range calls {
+		equal(t, "Call after UpdateCallEnds", get(t, s, "acme", c.ID), c)
+	}
+	equal(t, "another tenant's record after UpdateCallEnds", get(t, s, "bank", other.ID), other)
+	must(t, s.UpdateCallEnds(ctx, nil))
 }
 
 func testAddLabel(t *testing.T, s store.Store) {
@@ -171,7 +193,7 @@ func testAddLabel(t *testing.T, s store.Store) {
 	must(t, err)
 	equal(t, "Labels", got, labels)
 
-	err = s.AddLabel(ctx, store.Label{Tenant: "acme", RecordID: call.NewID(at(5)), Label: call.Fraud, By: "ana", At: at(12)})
+	err = s.AddLabel(ctx, store.Label{Tenant: "acme", RecordID: recordIDs.Next(at(5)), Label: call.Fraud, By: "ana", At: at(12)})
 	wantCode(t, "AddLabel of an unknown id", err, call.NotFound)
 	err = s.AddLabel(ctx, store.Label{Tenant: "bank", RecordID: c.ID, Label: call.Fraud, By: "eve", At: at(12)})
 	wantCode(t, "AddLabel of another tenant's record", err, call.NotFound)

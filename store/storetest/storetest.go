@@ -12,6 +12,9 @@ import (
 	"github.com/ringfence/ringfence/store"
 )
 
+// recordIDs issues record ids for the suite's calls.
+var recordIDs call.IDs
+
 // Run runs the suite. Each subtest calls open for a fresh, empty store and
 // closes it when done.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
@@ -28,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InsertCallsDuplicates", testInsertCallsDuplicates},
 		{"CallNotFound", testCallNotFound},
 		{"UpdateCallEnd", testUpdateCallEnd},
+		{"UpdateCallEnds", testUpdateCallEnds},
 		{"AddLabel", testAddLabel},
 		{"CallsTimeRange", testCallsTimeRange},
 		{"CallsActionAndReview", testCallsActionAndReview},

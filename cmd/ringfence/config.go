@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is ringfence's configuration: a JSON file (unknown keys are an
+// error) overridden by flags. Zero values are useful defaults.
+type Config struct {
+	Data          string `json:"data"`            // data directory (default ./ringfence-data)
+	Store         string `json:"store"`           // DSN: "sqlite:PATH" (default sqlite:DATA/ringfence.db)
+	MasterKeyFile string `json:"master_key_file"` // default DATA/master.key
+	MasterKeyEnv  string `json:"master_key_env"`  // name of an environment variable holding the base64 master key; wins over the file
+	Appliance     string `json:"appliance_id"`    // this node's name in call records (default: host name)
+
+	HTTP struct {
+		Addr       string  `json:"addr"`         // listen address (default 127.0.0.1:8080)
+		RatePerKey float64 `json:"rate_per_key"` // requests/s per tenant; 0 = unlimited
+	} `json:"http"`
+
+	Engine struct {
+		NumberCache  int `json:"number_cache"`  // normalised numbers memoised (default 1048576)
+		VelocityKeys int `json:"velocity_keys"` // keys in the velocity windows (default 1048576)
+		MaxLinks     int `json:"max_links"`     // customer links per tenant (default 1048576)
+	} `json:"engine"`
+
+	Log struct {
+		Level  string `json:"level"`  // debug, info (default), warn, error
+		Format string `json:"format"` // text (default) or json
+	} `json:"log"`
+}
+
+// loadConfig reads a config file strictly.
+func loadConfig(path string) (Config, error) {
+	var c Config
+	if path == "" {
+		return c, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// defaults fills what is unset.
+func (c *Config) defaults() {
+	if c.Data == "" {
+		c.Data = "ringfence-data"
+	}
+	if c.Store == "" {
+		c.Store = "sqlite:" + filepath.Join(c.Data, "ringfence.db")
+	}
+	if c.MasterKeyFile == "" {
+		c.MasterKeyFile = filepath.Join(c.Data, "master.key")
+	}
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = "127.0.0.1:8080"
+	}
+	if c.Appliance == "" {
+		host, _ := os.Hostname()
+		c.Appliance = sanitizeID(host)
+	}
+}
+
+func (c *Config) validate() error {
+	if !strings.HasPrefix(c.Store, "sqlite:") {
+		return errors.New(`store: only "sqlite:PATH" is supported by this build`)
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: must be debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("log.format: must be text or json")
+	}
+	if c.HTTP.RatePerKey < 0 {
+		return fmt.Errorf("http.rate_per_key: must not be negative")
+	}
+	return nil
+}
+
+// commonFlags registers the flags every server-side verb shares, writing
+// into c; call after loading the config file so flags win.
+func commonFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.Data, "data", c.Data, "data directory")
+	fs.StringVar(&c.Store, "store", c.Store, `store DSN ("sqlite:PATH")`)
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "master key file (mode 0600)")
+	fs.StringVar(&c.MasterKeyEnv, "master-key-env", c.MasterKeyEnv, "environment variable holding the master key")
+}
+
+// parseFlags reads --config first, then the rest of the flags over it.
+func parseFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet, *Config)) (Config, []string, error) {
+	path := ""
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			path = v
+		} else if v, ok := strings.CutPrefix(a, "-config="); ok {
+			path = v
+		} else if (a == "--config" || a == "-config") && i+1 < len(args) {
+			path = args[i+1]
+		}
+	}
+	c, err := loadConfig(path)
+	if err != nil {
+		return c, nil, err
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.String("config", path, "JSON config file (see README)")
+	commonFlags(fs, &c)
+	if extra != nil {
+		extra(fs, &c)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	c.defaults()
+	return c, fs.Args(), c.validate()
+}
+
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func sanitizeID(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < 128 && (r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			b.WriteRune(r)
+		}
+		if b.Len() == 64 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "ringfence"
+	}
+	return b.String()
+}

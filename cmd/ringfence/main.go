@@ -1,0 +1,62 @@
+// Command ringfence screens telephone calls for fraud. Run `ringfence help`
+// for the verbs.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "ringfence:", err)
+		os.Exit(1)
+	}
+}
+
+// verbs maps each CLI verb to its implementation (one file per verb).
+var verbs = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+	"serve":    serveCmd,
+	"demo":     demoCmd,
+	"simulate": simulateCmd,
+	"tenant":   tenantCmd,
+	"keys":     keysCmd,
+	"import":   importCmd,
+}
+
+const usage = `ringfence screens telephone calls for fraud before they are answered.
+
+Usage: ringfence <verb> [flags]
+
+Verbs:
+  demo       start a server on SQLite in ./ringfence-demo, create demo tenants,
+             simulate labelled traffic against it, print the quality summary
+             and keep serving until interrupted
+  serve      run the server (HTTP API) from a config file and flags
+  tenant     tenant create NAME [--region GB]: create a tenant, print its API key
+             tenant key NAME: issue another API key for a tenant
+  simulate   drive a running server with simulated traffic and print a summary
+  import     import a CSV of numbers into a tenant's allow, deny or dno list
+  keys       keys generate --out FILE: write a new master key (mode 0600)
+  help       this text
+
+Run "ringfence <verb> -h" for a verb's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	verb, ok := verbs[args[0]]
+	if !ok {
+		return fmt.Errorf("unknown verb %q; run \"ringfence help\"", args[0])
+	}
+	return verb(ctx, args[1:], stdout, stderr)
+}

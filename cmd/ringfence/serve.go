@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+)
+
+// serveCmd runs the server until interrupted.
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, _, err := parseFlags("serve", args, stderr, func(fs *flag.FlagSet, c *Config) {
+		fs.StringVar(&c.HTTP.Addr, "http", c.HTTP.Addr, "HTTP listen address")
+		fs.StringVar(&c.Appliance, "appliance", c.Appliance, "this node's appliance id in call records")
+	})
+	if err != nil {
+		return err
+	}
+	m := &Main{Config: c, Log: newLogger(c, stderr)}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	err = m.Wait(ctx)
+	m.Log.Info("shutting down")
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
