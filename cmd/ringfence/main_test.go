@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ringfence/ringfence/seal"
+)
+
+// startMain runs a real server on a temporary data directory, logging at
+// debug level into logs.
+func startMain(t *testing.T, dir string, logs io.Writer) *Main {
+	t.Helper()
+	c := Config{Data: dir}
+	c.HTTP.Addr = "127.0.0.1:0"
+	c.Log.Level = "debug"
+	c.defaults()
+	if _, err := os.Stat(c.MasterKeyFile); err != nil {
+		if _, err := seal.GenerateMasterKeyFile(c.MasterKeyFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &Main{Config: c, Log: newLogger(c, logs)}
+	if err := m.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func post(t *testing.T, url, key, body string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("POST %s: %d %v", url, resp.StatusCode, out)
+	}
+	return out
+}
+
+// TestNoPlaintextNumbers writes known numbers through the API, then scans
+// the database, its WAL, every other file in the data directory and the
+// logs for each number in E.164, national and digits-only form and for its
+// unkeyed SHA-256: there must be no hit.
+func TestNoPlaintextNumbers(t *testing.T) {
+	dir := t.TempDir()
+	var logs bytes.Buffer
+	m := startMain(t, dir, &logs)
+	ctx := t.Context()
+	_, key, err := m.Node.CreateTenant(ctx, "bank", "Bank", "GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + m.Addr
+	numbers := []struct{ e164, national string }{
+		{"+447400123456", "07400123456"},
+		{"+442079460123", "02079460123"},
+		{"+441134960000", "01134960000"},
+		{"+447700900777", "07700900777"},
+	}
+	for i, n := range numbers {
+		dialled := numbers[(i+1)%len(numbers)]
+		r := post(t, base+"/v1/screen", key, `{"caller":"`+n.national+`","dialled":"`+dialled.e164+`","user_ref":"cust-`+strconv.Itoa(i)+`",
+			"signalling":{"from":"<sip:`+n.e164+`@carrier.example>","pai":"<tel:`+n.e164+`>","verstat":"TN-Validation-Passed-A"}}`)
+		post(t, base+"/v1/calls/"+r["record_id"].(string)+"/label", key, `{"label":"fraud","fraud_type":"spoofing","note":"called back `+n.national+`"}`)
+		post(t, base+"/v1/lists/dno", key, `{"number":"`+n.e164+`","reason":"test"}`)
+	}
+	// Scan while running (the WAL holds the recent writes) and after a
+	// clean shutdown (the WAL checkpointed into the database).
+	if err := m.Node.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	files := readAll(dir)
+	if _, ok := files["ringfence.db-wal"]; !ok {
+		t.Fatalf("no WAL among %d files while running", len(files))
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range readAll(dir) {
+		files[name+" (after close)"] = b
+	}
+	files["log"] = logs.Bytes()
+	if !bytes.Contains(logs.Bytes(), []byte("request")) {
+		t.Fatal("the debug log recorded no requests; the scan would prove nothing")
+	}
+	for _, n := range numbers {
+		sum := sha256.Sum256([]byte(n.e164))
+		forms := []string{n.e164, n.national, n.e164[1:], hex.EncodeToString(sum[:]), string(sum[:])}
+		for _, f := range forms {
+			for name, b := range files {
+				if bytes.Contains(b, []byte(f)) {
+					t.Errorf("%s holds %q", name, f)
+				}
+			}
+		}
+	}
+}
+
+// readAll returns every file under dir by its relative path.
+func readAll(dir string) map[string][]byte {
+	files := map[string][]byte{}
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(path)
+			rel, _ := filepath.Rel(dir, path)
+			files[rel] = b
+		}
+		return nil
+	})
+	return files
+}
+
+// TestRestartKeepsState checks that records, lists and labels survive a
+// restart and still act on the next call.
+func TestRestartKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	m := startMain(t, dir, io.Discard)
+	_, key, err := m.Node.CreateTenant(t.Context(), "bank", "Bank", "GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := post(t, "http://"+m.Addr+"/v1/screen", key, `{"caller":"+447400123456","dialled":"+442079460123"}`)
+	id := r["record_id"].(string)
+	post(t, "http://"+m.Addr+"/v1/calls/"+id+"/label", key, `{"label":"fraud"}`)
+	post(t, "http://"+m.Addr+"/v1/lists/dno", key, `{"number":"+442079460000"}`)
+	m.Close()
+
+	m = startMain(t, dir, io.Discard)
+	defer m.Close()
+	c, err := m.Node.Call(t.Context(), "bank", id)
+	if err != nil || c.Caller.E164 != "+447400123456" || c.Review.Status != "fraud" {
+		t.Fatalf("after restart: %+v, %v", c, err)
+	}
+	v := post(t, "http://"+m.Addr+"/v1/screen", key, `{"caller":"+447400123456","dialled":"+442079460123"}`)
+	if v["action"] != "block" {
+		t.Errorf("denied caller after restart: %v", v)
+	}
+	v = post(t, "http://"+m.Addr+"/v1/screen", key, `{"caller":"+442079460000","dialled":"+442079460123"}`)
+	if v["action"] != "block" {
+		t.Errorf("DNO caller after restart: %v", v)
+	}
+}
+
+// TestDemo runs the demo end to end (the README's first command) and checks
+// the quality it reports on its own simulated traffic.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo screens 40,000 calls; skipped with -short")
+	}
+	var out, errs bytes.Buffer
+	err := run(context.Background(), []string{"demo", "--exit", "--data", t.TempDir(), "--http", "127.0.0.1:0"}, &out, &errs)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, errs.String())
+	}
+	t.Log(out.String())
+	aucs := 0
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "AUC "); ok {
+			auc, _ := strconv.ParseFloat(v, 64)
+			if auc < 0.95 {
+				t.Errorf("demo AUC %v < 0.95", auc)
+			}
+			aucs++
+		}
+		if strings.Contains(line, "requests failed") && !strings.Contains(line, " 0 of ") {
+			t.Errorf("failed requests: %s", line)
+		}
+	}
+	if aucs != len(demoTenants) {
+		t.Errorf("found %d AUC lines; want %d", aucs, len(demoTenants))
+	}
+	if !strings.Contains(errs.String(), "DEMO: generated a new master key") {
+		t.Error("the demo did not warn about the generated master key")
+	}
+}
+
+func TestCLIErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"frobnicate"},
+		{"serve", "--store", "mysql:x"},
+		{"serve", "--config", "/nonexistent.json"},
+		{"tenant"},
+		{"keys", "generate"},
+		{"simulate"},
+	} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+	cfg := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(cfg, []byte(`{"http":{"adr":":1"}}`), 0o600)
+	err := run(context.Background(), []string{"serve", "--config", cfg}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `unknown field "adr"`) {
+		t.Errorf("unknown config key: %v", err)
+	}
+	err = run(context.Background(), []string{"serve", "--data", t.TempDir()}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "ringfence keys generate") {
+		t.Errorf("missing master key: %v", err)
+	}
+}
+
+func TestTenantCreatePrintsKeyLast(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "master.key")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "generate", "--out", key}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"tenant", "create", "--data", dir, "--region", "IE", "acme"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	apiKey := lines[len(lines)-1]
+	if !strings.HasPrefix(apiKey, "rf_") {
+		t.Fatalf("last line %q is not an API key", apiKey)
+	}
+	c := Config{Data: dir}
+	c.HTTP.Addr = "127.0.0.1:0"
+	c.defaults()
+	m := &Main{Config: c, Log: slog.New(slog.DiscardHandler)}
+	if err := m.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	v := post(t, "http://"+m.Addr+"/v1/screen", apiKey, `{"caller":"087 123 4567","dialled":"01 234 5678"}`)
+	if v["action"] == nil {
+		t.Fatalf("screen with the printed key: %v", v)
+	}
+}
