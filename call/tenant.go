@@ -87,11 +87,13 @@ type Policy struct {
 // DefaultPolicy is what a new tenant starts with.
 func DefaultPolicy() Policy {
 	return Policy{
-		Version:   1,
-		FlagAt:    0.5,
-		BlockAt:   0.9,
-		Prior:     -4,
-		Actions:   map[string]Action{"dno.listed": Block, "list.deny": Block},
+		Version: 1,
+		FlagAt:  0.5,
+		BlockAt: 0.9,
+		Prior:   -4,
+		// Ofcom: calls with a UK CLI from abroad (other than roaming
+		// mobiles) should not be connected.
+		Actions:   map[string]Action{"dno.listed": Block, "list.deny": Block, "route.home_cli_international": Block},
 		BlockWith: 608,
 	}
 }

@@ -8,6 +8,7 @@
 package numbering
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 
@@ -32,9 +33,11 @@ type Normaliser struct {
 // forward on a hit in old).
 type shard struct {
 	mu  sync.RWMutex
-	cur map[string]call.Number
-	old map[string]call.Number
+	cur map[key]call.Number
+	old map[key]call.Number
 }
+
+type key struct{ region, raw string }
 
 // New returns a Normaliser caching up to about maxEntries numbers (0 means
 // 1<<20).
@@ -44,7 +47,7 @@ func New(maxEntries int) *Normaliser {
 	}
 	n := &Normaliser{perGen: max(1, maxEntries/2/64)}
 	for i := range n.shards {
-		n.shards[i].cur = make(map[string]call.Number)
+		n.shards[i].cur = make(map[key]call.Number)
 	}
 	return n
 }
@@ -56,13 +59,13 @@ func (n *Normaliser) Warm() { Parse("+441632960001", "GB") }
 // Number returns the normalised form of raw, read in region (the tenant's
 // home country) when it is in national format.
 func (n *Normaliser) Number(raw, region string) call.Number {
-	key := region + "\x00" + raw
-	s := &n.shards[fnv(key)&63]
+	k := key{region, raw}
+	s := n.shard(k)
 	s.mu.RLock()
-	num, ok := s.cur[key]
+	num, ok := s.cur[k]
 	inOld := false
 	if !ok {
-		num, ok = s.old[key]
+		num, ok = s.old[k]
 		inOld = ok
 	}
 	s.mu.RUnlock()
@@ -74,9 +77,9 @@ func (n *Normaliser) Number(raw, region string) call.Number {
 	}
 	s.mu.Lock() // new, or a hit in old: (re)insert in cur
 	if len(s.cur) >= n.perGen {
-		s.old, s.cur = s.cur, make(map[string]call.Number, n.perGen)
+		s.old, s.cur = s.cur, make(map[key]call.Number, n.perGen)
 	}
-	s.cur[key] = num
+	s.cur[k] = num
 	s.mu.Unlock()
 	return num
 }
@@ -92,6 +95,8 @@ func (n *Normaliser) Len() int {
 	}
 	return total
 }
+
+func (n *Normaliser) shard(k key) *shard { return &n.shards[(fnv(k.raw)^fnv(k.region))&63] }
 
 func fnv(s string) uint32 {
 	h := uint32(2166136261)
@@ -194,4 +199,15 @@ func typeOf(t phonenumbers.PhoneNumberType) call.NumberType {
 		return call.TypeVoicemail
 	}
 	return call.TypeUnknown
+}
+
+// CountryCode returns the country calling code of a region with its plus
+// ("+44" for GB, also for the Crown Dependencies GG, JE and IM), or "" for
+// an unknown region.
+func CountryCode(region string) string {
+	cc := phonenumbers.GetCountryCodeForRegion(region)
+	if cc == 0 {
+		return ""
+	}
+	return "+" + strconv.Itoa(cc)
 }

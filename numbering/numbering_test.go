@@ -7,12 +7,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ringfence/ringfence/call"
 )
+
+// raceEnabled is set under -race (race_test.go), where libphonenumber runs
+// some fifty times slower.
+var raceEnabled bool
 
 // Shared test data, relative to this package's directory.
 const (
@@ -174,13 +179,15 @@ func TestNormaliserMatchesParse(t *testing.T) {
 }
 
 func TestNormaliserBounded(t *testing.T) {
-	for _, max := range []int{128, 1024, 10_000} {
+	for _, max := range []int{128, 2048} {
 		t.Run(strconv.Itoa(max), func(t *testing.T) {
 			n := New(max)
 			for i := range 10 * max {
-				raw := "+4412123" + fmt.Sprintf("%05d", i%100_000) // valid-looking, all distinct up to 100k
-				if i >= 100_000 {
-					raw = fmt.Sprintf("+1201%07d", i)
+				// Not-numbers are cached like numbers and cost no
+				// libphonenumber call; every tenth is a real number.
+				raw := "caller-" + strconv.Itoa(i)
+				if i%10 == 0 {
+					raw = fmt.Sprintf("+4412123%05d", i)
 				}
 				n.Number(raw, "GB")
 				if l := n.Len(); l > max {
@@ -197,47 +204,45 @@ func TestNormaliserBounded(t *testing.T) {
 // TestNormaliserKeepsHotEntries checks the documented two-generation
 // behaviour: an entry read while it is in the old generation is copied
 // forward, so a number that keeps being used survives any number of
-// generation changes and stays a map lookup.
+// generation changes and stays a map lookup (libphonenumber allocates about
+// a hundred times per number; a cached lookup next to nothing).
 func TestNormaliserKeepsHotEntries(t *testing.T) {
 	n := New(64 * 2 * 4) // 4 entries per generation per shard
 	const hot = "+441212345678"
-	key := "GB\x00" + hot
-	s := &n.shards[fnv(key)&63]
 	n.Number(hot, "GB")
-	// Distinct keys that land in the same shard as the hot one.
-	var fill []string
-	for i := 0; len(fill) < 100; i++ {
-		raw := fmt.Sprintf("+4412123%05d", i)
-		if raw != hot && &n.shards[fnv("GB\x00"+raw)&63] == s {
-			fill = append(fill, raw)
-		}
-	}
-	for i, raw := range fill {
-		n.Number(raw, "GB")
-		s.mu.RLock()
-		_, inCur := s.cur[key]
-		_, inOld := s.old[key]
-		s.mu.RUnlock()
-		if !inCur && !inOld {
-			t.Fatalf("hot number evicted after %d other numbers in its shard (generation size %d)", i+1, n.perGen)
-		}
+	var before, after runtime.MemStats
+	for i := range 64 * 4 * 8 { // turns every shard's generations over many times
+		n.Number("fill-"+strconv.Itoa(i), "GB")
+		runtime.ReadMemStats(&before)
 		n.Number(hot, "GB") // in daily use
-	}
-	if a := testing.AllocsPerRun(100, func() { n.Number(hot, "GB") }); a > 2 {
-		t.Errorf("cached lookup allocates %.0f times, want at most 2 (libphonenumber is ~100)", a)
+		runtime.ReadMemStats(&after)
+		if a := after.Mallocs - before.Mallocs; a > 10 {
+			t.Fatalf("after %d other numbers, the hot number was parsed again (%d allocations): it fell out of the cache", i+1, a)
+		}
 	}
 }
 
 func TestNormaliserConcurrent(t *testing.T) {
 	n := New(256)
+	var raws []string
+	want := map[string]call.Number{}
+	for i := range 60 {
+		raw := fmt.Sprintf("+4412123%05d", i)
+		raws = append(raws, raw)
+		want[raw] = Parse(raw, "GB")
+	}
 	done := make(chan struct{})
 	for g := range 8 {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for i := range 2000 {
-				raw := fmt.Sprintf("+4412123%05d", (i*7+g)%500)
-				if got, want := n.Number(raw, "GB"), Parse(raw, "GB"); got != want {
-					t.Errorf("Number(%q) = %+v, want %+v", raw, got, want)
+				raw := raws[(i*7+g)%len(raws)]
+				if i%2 == 1 {
+					raw = "churn-" + strconv.Itoa(g*2000+i) // keeps the generations turning
+				}
+				got := n.Number(raw, "GB")
+				if w, ok := want[raw]; ok && got != w || !ok && got.E164 != "" {
+					t.Errorf("Number(%q) = %+v, want %+v", raw, got, w)
 					return
 				}
 			}
@@ -344,8 +349,8 @@ func containsType(ts []call.NumberType, t call.NumberType) bool {
 // US tenant would receive them) and checks that what is rejected is
 // rejected for its length.
 func TestFTCComplaintFeed(t *testing.T) {
-	if testing.Short() {
-		t.Skip("338k numbers through libphonenumber; skipped in -short")
+	if testing.Short() || raceEnabled {
+		t.Skip("338k numbers through libphonenumber (about 10 s, minutes under -race); skipped in -short and -race")
 	}
 	f, err := os.Open(ftcFeedCSV)
 	if errors.Is(err, os.ErrNotExist) {
@@ -478,8 +483,11 @@ func FuzzParse(f *testing.F) {
 		if n.Withheld && n.E164 != "" {
 			t.Fatalf("Parse(%q) withheld with E164 %q", raw, n.E164)
 		}
-		// A parsed E.164 number reads back as itself from any region.
-		if n.E164 != "" {
+		// A valid number's E.164 form reads back as itself. (Not so for
+		// some invalid ones: libphonenumber strips a national prefix from
+		// "00000000000" read in BA, giving +3870000000000, which reads
+		// back as +387000000000; see testdata/fuzz/FuzzParse.)
+		if n.Valid {
 			if again := Parse(n.E164, "GB"); again.E164 != n.E164 {
 				t.Fatalf("Parse(%q) = %s, which parses again to %q", raw, n.E164, again.E164)
 			}

@@ -120,18 +120,18 @@ func (e *Engine) Evaluate(ctx context.Context, c *call.Call) (live call.Verdict,
 
 // Observe counts c (already evaluated) in the velocity windows and learns
 // customer links. A link (caller number belongs to the customer id) needs
-// evidence a fraudster cannot produce in one sitting: two calls with the
-// same number and customer id, each allowed, free of spoofing signs and
-// verified by the carrier with full (A) attestation, at least LinkAfter
-// apart in event time. A fraud label before then forgets the candidate.
-// It reports whether a link was established (and so is worth storing).
+// evidence a fraudster rarely produces: two calls with the same number and
+// customer id, each allowed and free of spoofing signs, at least LinkAfter
+// apart in event time (a social engineer calls once or twice in one
+// sitting). A fraud label forgets the number's links and candidates. It
+// reports whether a link was established (and so is worth storing).
 func (e *Engine) Observe(c *call.Call) (newLink bool) {
 	t := e.tenant(c.Tenant)
 	if t == nil {
 		return false
 	}
 	e.win.Observe(t.key(c.Caller), t.key(c.Dialled), userHash(c.UserRef), c.StartedAt)
-	if c.UserRef == "" || c.Verdict.Action != call.Allow || !c.Verdict.Has("verstat.passed_a") || spoofed(c.Verdict.Markers) {
+	if c.UserRef == "" || c.Verdict.Action != call.Allow || spoofed(c.Verdict.Markers) {
 		return false
 	}
 	return t.observeLink(c.Caller.Key(), userHash(c.UserRef), c.StartedAt, e.cfg.LinkAfter, e.cfg.MaxLinks)

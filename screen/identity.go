@@ -24,7 +24,7 @@ func (ev *eval) identity() {
 	}
 	if s.From != "" && pai != "" {
 		from := ev.e.norm.Number(numbering.HeaderNumber(s.From), region)
-		if !from.Withheld && from.E164 != pai {
+		if from.Present() && from.E164 != pai { // a From without a number (sip:alice@pbx) is no claim
 			ev.add("identity.from_pai_mismatch", "From and P-Asserted-Identity differ")
 		}
 	}

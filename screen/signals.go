@@ -36,7 +36,7 @@ var Signals = []Signal{
 	{"verstat.passed_c", "verstat", -0.3, "The carrier verified a gateway (C) attestation: the signer only knows where the call entered."},
 	{"verstat.failed", "verstat", 3.0, "The carrier's STIR/SHAKEN verification failed (TN-Validation-Failed)."},
 	{"verstat.none", "verstat", 0.3, "The carrier did not verify the number (No-TN-Validation)."},
-	{"list.allow", "lists", -6.0, "The caller is on the tenant's allow list."},
+	{"list.allow", "lists", -6.0, "The caller is on the tenant's allow list (not applied when a spoofing sign fired)."},
 	{"list.deny", "lists", 6.0, "The caller is on the tenant's deny list (including numbers of confirmed fraud)."},
 	{"velocity.caller_minute", "velocity", 1.5, "Many calls from this caller in the last minute."},
 	{"velocity.caller_hour", "velocity", 1.5, "Many calls from this caller in the last hour."},
@@ -46,8 +46,8 @@ var Signals = []Signal{
 	{"velocity.sweep", "velocity", 3.0, "The caller dialled sequential numbers of one number block in the last hour (enumeration sweep)."},
 	{"velocity.dialled_burst", "velocity", 4.0, "A burst of distinct callers to this dialled number in the last 10 minutes (number rotation). Not applied to the tenant's published numbers (its DNO list), which take many callers by design."},
 	{"velocity.short_calls", "velocity", 1.5, "Most of this caller's ended calls in the last 24 hours were short."},
-	{"link.unknown_number", "customer link", 2.5, "The customer id on this call has other numbers linked to it or seen with it in a verified call, and this caller is none of them (account takeover often calls from a new number)."},
-	{"link.known_customer", "customer link", -2.5, "The caller was linked to the customer id on this call (by an earlier allowed call whose number the carrier verified with A attestation, or by an analyst's genuine label), and no spoofing sign fired."},
+	{"link.unknown_number", "customer link", 2.5, "The customer id on this call has other numbers linked to it or seen with it in an allowed, spoof-free call, and this caller is none of them (account takeover often calls from a new number)."},
+	{"link.known_customer", "customer link", -2.5, "The caller is linked to the customer id on this call (by two earlier allowed, spoof-free calls at least 20 hours apart, or by an analyst's genuine label), and no spoofing sign fired."},
 }
 
 var defaultWeight = func() map[string]float64 {

@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/ringfence/ringfence/call"
+	"github.com/ringfence/ringfence/numbering"
 	"github.com/ringfence/ringfence/velocity"
 )
 
 // tenant is one tenant's in-memory screening state.
 type tenant struct {
-	info call.Tenant
-	idx  uint32 // velocity namespace
+	info   call.Tenant
+	homeCC string // the home region's country calling code, "+44"
+	idx    uint32 // velocity namespace
 
 	mu     sync.RWMutex
 	policy *policy
@@ -84,6 +86,7 @@ func (e *Engine) SetTenant(info call.Tenant, p call.Policy) {
 	}
 	t.mu.Lock()
 	t.info, t.policy, t.source = info, compile(p, ""), p
+	t.homeCC = numbering.CountryCode(info.Region)
 	t.mu.Unlock()
 }
 

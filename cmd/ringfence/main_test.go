@@ -160,6 +160,17 @@ func TestRestartKeepsState(t *testing.T) {
 	if v["action"] != "block" {
 		t.Errorf("DNO caller after restart: %v", v)
 	}
+	resp, err := http.Get("http://" + m.Addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`ringfence_screens_total{action="block"} 2`, "ringfence_screen_seconds_bucket", "ringfence_recorder_queue_depth"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
 
 // TestDemo runs the demo end to end (the README's first command) and checks

@@ -1,0 +1,5 @@
+//go:build race
+
+package numbering
+
+func init() { raceEnabled = true }
