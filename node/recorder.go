@@ -12,15 +12,17 @@ import (
 
 // RecorderConfig tunes the recorder. Zero values are useful defaults.
 type RecorderConfig struct {
-	Batch int // records per transaction at most; 0 => 512
-	Queue int // records waiting at most before Screen blocks; 0 => 65536
+	Batch  int           // records per transaction at most; 0 => 512
+	Queue  int           // records waiting at most before Screen blocks; 0 => 65536
+	Linger time.Duration // under load, wait this long for a batch to fill; 0 => 2ms, negative => never
 }
 
 // recorder writes screened calls to the store off the request path with
 // group commit: it takes the first waiting record, drains whatever else is
 // already queued (up to Batch) and commits them in one transaction. Under
-// light load a record is committed at once; under heavy load batches grow
-// while the previous commit runs. A failed commit is retried with backoff;
+// light load a record is committed at once; under load (more than one
+// record waiting) it lingers up to Linger for the batch to fill, so one
+// fsync covers more records, and batches also grow while a commit runs. A failed commit is retried with backoff;
 // records are never dropped.
 type recorder struct {
 	cfg   RecorderConfig
@@ -53,6 +55,9 @@ func (n *Node) startRecorder() *recorder {
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 1 << 16
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = 2 * time.Millisecond
 	}
 	r := &recorder{
 		cfg: cfg, store: n.store, seal: n.sealCall, link: n.sealLink,
@@ -135,22 +140,58 @@ func (r *recorder) close() error {
 func (r *recorder) run() {
 	defer close(r.done)
 	batch := make([]item, 0, r.cfg.Batch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for it := range r.in {
 		batch = append(batch[:0], it)
-	drain:
-		for len(batch) < r.cfg.Batch {
-			select {
-			case it, ok := <-r.in:
-				if !ok {
-					break drain
+		open := r.drain(&batch)
+		if open && r.cfg.Linger > 0 && len(batch) > 1 && len(batch) < r.cfg.Batch && !hasAck(batch) {
+			linger.Reset(r.cfg.Linger)
+		fill:
+			for len(batch) < r.cfg.Batch {
+				select {
+				case it, ok := <-r.in:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, it)
+					if it.ack != nil {
+						break fill
+					}
+				case <-linger.C:
+					break fill
 				}
-				batch = append(batch, it)
-			default:
-				break drain
 			}
+			linger.Stop()
 		}
 		r.commit(batch)
 	}
+}
+
+// drain appends what is already queued to batch, up to Batch, and reports
+// whether the queue is still open.
+func (r *recorder) drain(batch *[]item) bool {
+	for len(*batch) < r.cfg.Batch {
+		select {
+		case it, ok := <-r.in:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, it)
+		default:
+			return true
+		}
+	}
+	return true
+}
+
+func hasAck(batch []item) bool {
+	for _, it := range batch {
+		if it.ack != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // commit writes one batch, retrying until it succeeds, then releases any

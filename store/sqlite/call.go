@@ -25,7 +25,7 @@ func (db *DB) InsertCalls(ctx context.Context, calls []store.Call) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO calls (`+callColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`)
+			ON CONFLICT (tenant, id) DO NOTHING`)
 		if err != nil {
 			return err
 		}

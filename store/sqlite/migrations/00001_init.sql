@@ -17,10 +17,11 @@ CREATE TABLE api_keys (
 	created_at INTEGER
 ) STRICT;
 
--- id is unique across tenants (see call.NewID), so a retried batch is
--- deduplicated on it alone.
+-- Records are keyed by (tenant, id), so a retried batch is deduplicated and
+-- every lookup and page is an index range; the table itself is a plain rowid
+-- table, so an insert touches three b-trees (table, key, started_at).
 CREATE TABLE calls (
-	id                TEXT PRIMARY KEY,
+	id                TEXT NOT NULL,
 	tenant            TEXT NOT NULL REFERENCES tenants (id),
 	ref               TEXT NOT NULL,
 	started_at        INTEGER,
@@ -40,20 +41,21 @@ CREATE TABLE calls (
 	review            TEXT NOT NULL,
 	fraud_type        TEXT NOT NULL
 ) STRICT;
-CREATE INDEX calls_tenant_id ON calls (tenant, id);
+CREATE UNIQUE INDEX calls_tenant_id ON calls (tenant, id);
 CREATE INDEX calls_tenant_started ON calls (tenant, started_at);
 
 CREATE TABLE labels (
 	id         INTEGER PRIMARY KEY,
 	tenant     TEXT NOT NULL,
-	record_id  TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+	record_id  TEXT NOT NULL,
 	label      TEXT NOT NULL,
 	fraud_type TEXT NOT NULL,
 	sealed     BLOB,
 	analyst    TEXT NOT NULL,
-	at         INTEGER
+	at         INTEGER,
+	FOREIGN KEY (tenant, record_id) REFERENCES calls (tenant, id) ON DELETE CASCADE
 ) STRICT;
-CREATE INDEX labels_record ON labels (record_id);
+CREATE INDEX labels_record ON labels (tenant, record_id);
 
 CREATE TABLE list_entries (
 	tenant     TEXT NOT NULL REFERENCES tenants (id),
