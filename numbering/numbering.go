@@ -4,7 +4,12 @@
 // libphonenumber costs tens of microseconds and about a hundred allocations
 // per number, too slow for the screening path, so a Normaliser memoises
 // results by (region, raw string) in a bounded two-generation cache: callers
-// and dialled numbers repeat, so the steady state is a map lookup.
+// and dialled numbers repeat, so the steady state is a map lookup. A number
+// not in the cache (a caller never seen before) takes a fast path that
+// replays libphonenumber's parse on the digits, with each numbering plan's
+// patterns compiled into one automaton (fast.go): the same result as Parse
+// in a fraction of a microsecond and two allocations, with libphonenumber
+// as the fallback for what it does not handle.
 package numbering
 
 import (
@@ -25,6 +30,7 @@ const MaxRaw = 64
 type Normaliser struct {
 	shards [64]shard
 	perGen int
+	fast   *fastParser
 }
 
 // shard is a two-generation cache: lookups try cur then old; when cur is full
@@ -45,7 +51,7 @@ func New(maxEntries int) *Normaliser {
 	if maxEntries <= 0 {
 		maxEntries = 1 << 20
 	}
-	n := &Normaliser{perGen: max(1, maxEntries/2/64)}
+	n := &Normaliser{perGen: max(1, maxEntries/2/64), fast: newFastParser()}
 	for i := range n.shards {
 		n.shards[i].cur = make(map[key]call.Number)
 	}
@@ -53,11 +59,22 @@ func New(maxEntries int) *Normaliser {
 }
 
 // Warm loads libphonenumber's metadata now so the first call does not pay
-// for it.
-func (n *Normaliser) Warm() { Parse("+441632960001", "GB") }
+// for it, and compiles the fast path's numbering plans for regions (the
+// tenants' home regions) and for the regions sharing their country codes:
+// a millisecond or so per plan, which the first number of a region not
+// warmed pays instead.
+func (n *Normaliser) Warm(regions ...string) {
+	Parse("+441632960001", "GB")
+	for _, r := range regions {
+		n.fast.warm(r)
+	}
+}
 
 // Number returns the normalised form of raw, read in region (the tenant's
-// home country) when it is in national format.
+// home country) when it is in national format: the same as Parse(raw,
+// region). A number not in the cache is parsed by the fast path when it
+// can (compiled numbering plans; well under a microsecond and two
+// allocations) and by libphonenumber otherwise.
 func (n *Normaliser) Number(raw, region string) call.Number {
 	k := key{region, raw}
 	s := n.shard(k)
@@ -73,7 +90,7 @@ func (n *Normaliser) Number(raw, region string) call.Number {
 		return num
 	}
 	if !ok {
-		num = Parse(raw, region)
+		num = n.fast.parseOrFallBack(raw, region)
 	}
 	s.mu.Lock() // new, or a hit in old: (re)insert in cur
 	if len(s.cur) >= n.perGen {
@@ -117,15 +134,29 @@ var withheldWords = map[string]bool{
 // exit code, a tel: URI, or a word meaning withheld ("anonymous"); visual
 // separators are ignored. A raw value that is not a number gives a Number
 // with Raw set and E164 empty.
+//
+// Parse always asks libphonenumber; a Normaliser answers the same for the
+// common forms from compiled numbering plans (see fast.go), much faster.
 func Parse(raw, region string) call.Number {
-	n := call.Number{Raw: raw}
-	s := strings.TrimSpace(raw)
-	if withheldWords[strings.ToLower(s)] {
-		n.Withheld = true
+	n, s, ok := prepare(raw)
+	if !ok {
 		return n
 	}
+	return parseLib(n, s, region)
+}
+
+// prepare does what Parse does before libphonenumber: it returns the
+// result for a withheld or implausible raw value (ok false), or the
+// cleaned-up number to parse (s, with n.Raw set).
+func prepare(raw string) (n call.Number, s string, ok bool) {
+	n = call.Number{Raw: raw}
+	s = strings.TrimSpace(raw)
+	if withheldWords[strings.ToLower(s)] {
+		n.Withheld = true
+		return n, "", false
+	}
 	if len(s) > MaxRaw {
-		return n
+		return n, "", false
 	}
 	if len(s) > 4 && strings.EqualFold(s[:4], "tel:") {
 		s = s[4:]
@@ -134,8 +165,13 @@ func Parse(raw, region string) call.Number {
 		s = s[:i]
 	}
 	if !plausible(s) {
-		return n
+		return n, "", false
 	}
+	return n, s, true
+}
+
+// parseLib is the libphonenumber part of Parse, for s from prepare.
+func parseLib(n call.Number, s, region string) call.Number {
 	pn, err := phonenumbers.Parse(s, region)
 	if err != nil {
 		return n

@@ -347,7 +347,8 @@ func containsType(ts []call.NumberType, t call.NumberType) bool {
 // TestFTCComplaintFeed normalises the FTC's do-not-call complaint feed (90
 // days of reported numbers, mostly 10-digit NANP numbers without +1, as a
 // US tenant would receive them) and checks that what is rejected is
-// rejected for its length.
+// rejected for its length. It is also the fast path's differential test on
+// the feed: every row must give Parse's result there too.
 func TestFTCComplaintFeed(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("338k numbers through libphonenumber (about 10 s, minutes under -race); skipped in -short and -race")
@@ -366,6 +367,8 @@ func TestFTCComplaintFeed(t *testing.T) {
 	}
 	var rows, possible, rejected int
 	rejectedByLen := map[int]int{}
+	fast := newAgreement(t, "FTC feed in US")
+	defer fast.report()
 	for sc.Scan() {
 		raw := strings.TrimRight(sc.Text(), "\r") // CRLF line endings
 		rows++
@@ -373,6 +376,7 @@ func TestFTCComplaintFeed(t *testing.T) {
 		if n.Raw != raw {
 			t.Fatalf("row %d: Raw = %q, want %q", rows, n.Raw, raw)
 		}
+		fast.checkParsed(raw, "US", n)
 		if n.Possible && strings.HasPrefix(n.E164, "+1") {
 			possible++
 			continue

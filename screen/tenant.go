@@ -74,6 +74,7 @@ func (t *tenant) key(n call.Number) velocity.Key {
 // SetTenant adds a tenant or replaces its details and policy, keeping its
 // lists, routes and links.
 func (e *Engine) SetTenant(info call.Tenant, p call.Policy) {
+	e.norm.Warm(info.Region) // compile the home numbering plan now, not on the first call
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t := e.tenants[info.ID]
