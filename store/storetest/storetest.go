@@ -47,6 +47,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Links", testLinks},
 		{"LinksPaging", testLinksPaging},
 		{"Concurrency", testConcurrency},
+		{"UnknownTenant", testUnknownTenant},
+		{"UpdateCallEndsInOrder", testUpdateCallEndsInOrder},
+		{"PageLimits", testPageLimits},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
