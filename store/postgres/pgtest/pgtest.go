@@ -21,7 +21,6 @@ const dsnEnv = "RINGFENCE_TEST_POSTGRES"
 
 const defaultDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
-
 // NewDatabase makes an empty database, dropped when tb ends, and returns its
 // DSN. If the server cannot be reached it skips tb, unless CI=true: CI must
 // run these tests.
@@ -80,4 +79,3 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
-
