@@ -24,6 +24,7 @@ type Config struct {
 	MaxLinks    int           // caller-to-customer links (and as many candidates) kept per tenant; 0 => 1<<20
 	LinkAfter   time.Duration // time between the two verified calls that link a number to a customer; 0 => 20h
 	Thresholds  Thresholds
+	Shaken      ShakenVerifier   // verifies Identity headers; nil => no shaken.* markers
 	Now         func() time.Time // clock for evaluation timestamps; nil => time.Now
 }
 

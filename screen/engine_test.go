@@ -81,7 +81,7 @@ var testThresholds = screen.Thresholds{
 func newFixture(tb testing.TB, p call.Policy) *fixture {
 	tb.Helper()
 	clk := newClock(t0)
-	e := screen.New(screen.Config{Now: clk.Now, Thresholds: testThresholds})
+	e := screen.New(screen.Config{Now: clk.Now, Thresholds: testThresholds, Shaken: fakeShaken{}})
 	e.SetTenant(call.Tenant{ID: tid, Name: "Bank", Region: "GB"}, p)
 	for _, r := range testRoutes {
 		if err := e.PutRoute(tid, r); err != nil {
@@ -1255,6 +1255,12 @@ func replayCalls(n int) []spec {
 		e164 := s.caller
 		if strings.HasPrefix(e164, "+44") && len(e164) == 13 && r.IntN(3) == 0 {
 			s.caller = national(e164)
+		}
+		shaken := []string{"fake;verified;A", "fake;verified;B", "fake;verified;C", "fake;unverified", "fake;failed;bad_signature",
+			"fake;failed;orig_mismatch", "fake;failed;dest_mismatch", "fake;failed;stale_iat", "fake;failed;untrusted_cert",
+			"fake;failed;malformed", "fake;failed;fetch_failed"}
+		if r.IntN(4) == 0 {
+			s.sig.Identity = []string{shaken[r.IntN(len(shaken))]}
 		}
 		switch r.IntN(6) {
 		case 0:

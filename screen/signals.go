@@ -31,6 +31,17 @@ var Signals = []Signal{
 	{"identity.from_pai_mismatch", "identity", 1.5, "The number in From differs from the one in P-Asserted-Identity."},
 	{"identity.multiple_pai", "identity", 1.0, "More than one P-Asserted-Identity naming different numbers."},
 	{"identity.privacy", "identity", 0.5, "The Privacy header asks to hide the identity (id, header or user) while the CLI is presented (a withheld CLI gets cli.withheld only)."},
+	{"shaken.verified_a", "STIR/SHAKEN", -2.5, "ringfence verified the call's PASSporT: signature, trusted certificate, fresh iat, orig and dest match; full (A) attestation."},
+	{"shaken.verified_b", "STIR/SHAKEN", -1.0, "The PASSporT verified with partial (B) attestation."},
+	{"shaken.verified_c", "STIR/SHAKEN", -0.3, "The PASSporT verified with gateway (C) attestation."},
+	{"shaken.failed_signature", "STIR/SHAKEN", 4.0, "The PASSporT's ES256 signature does not verify with its certificate."},
+	{"shaken.orig_mismatch", "STIR/SHAKEN", 4.5, "The PASSporT was signed for another calling number than the call presents."},
+	{"shaken.dest_mismatch", "STIR/SHAKEN", 2.0, "The PASSporT was signed for another dialled number (and no diversion PASSporT explains it)."},
+	{"shaken.stale", "STIR/SHAKEN", 2.5, "The PASSporT's iat is outside the freshness window of the call's start (a replayed PASSporT)."},
+	{"shaken.untrusted", "STIR/SHAKEN", 2.5, "The signing certificate does not chain to a trusted STI-CA, is not valid at the call's start, or breaks the SHAKEN profile."},
+	{"shaken.malformed", "STIR/SHAKEN", 1.0, "The Identity header or PASSporT cannot be read as RFC 8224/8225/8588 require (compact form, wrong alg, non-standard numbers)."},
+	{"shaken.cert_unavailable", "STIR/SHAKEN", 0.5, "The certificate URL (x5u) could not be fetched or is not https."},
+	{"shaken.unverified", "STIR/SHAKEN", 0, "The PASSporT's certificate is not cached yet: the call is scored without it while it is fetched for the next call."},
 	{"verstat.passed_a", "verstat", -2.0, "The terminating carrier verified the caller's STIR/SHAKEN signature with full (A) attestation."},
 	{"verstat.passed", "verstat", -1.0, "The carrier verified the signature with partial (B) or unspecified attestation."},
 	{"verstat.passed_c", "verstat", -0.3, "The carrier verified a gateway (C) attestation: the signer only knows where the call entered."},
@@ -124,6 +135,7 @@ func (ev *eval) collect() {
 	ev.dno()
 	ev.route()
 	ev.identity()
+	ev.shaken()
 	ev.verstat()
 	ev.lists()
 	ev.velocity()
@@ -134,6 +146,7 @@ func (ev *eval) collect() {
 var spoofCodes = map[string]bool{
 	"cli.same_as_dialled": true, "dno.listed": true, "route.home_cli_international": true,
 	"verstat.failed": true, "identity.from_pai_mismatch": true, "list.deny": true,
+	"shaken.failed_signature": true, "shaken.orig_mismatch": true, "shaken.stale": true,
 }
 
 func spoofed(ms []call.Marker) bool {

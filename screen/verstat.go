@@ -41,8 +41,8 @@ func NormaliseVerstat(v string) string {
 // verstat reads the carrier's verification result.
 func (ev *eval) verstat() {
 	raw := ev.c.Signalling.Verstat
-	if raw == "" {
-		return
+	if raw == "" || ev.has("shaken.verified_a") || ev.has("shaken.verified_b") || ev.has("shaken.verified_c") {
+		return // our own verification says the same, more strongly
 	}
 	switch NormaliseVerstat(raw) {
 	case VerstatPassedA:

@@ -11,13 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Config is ringfence's configuration: a JSON file (unknown keys are an
 // error) overridden by flags. Zero values are useful defaults.
 type Config struct {
 	Data          string `json:"data"`            // data directory (default ./ringfence-data)
-	Store         string `json:"store"`           // DSN: "sqlite:PATH" (default sqlite:DATA/ringfence.db)
+	Store         string `json:"store"`           // DSN: "sqlite:PATH" (default sqlite:DATA/ringfence.db) or "postgres://user@host:5432/db"
 	MasterKeyFile string `json:"master_key_file"` // default DATA/master.key
 	MasterKeyEnv  string `json:"master_key_env"`  // name of an environment variable holding the base64 master key; wins over the file
 	Appliance     string `json:"appliance_id"`    // this node's name in call records (default: host name)
@@ -26,6 +27,26 @@ type Config struct {
 		Addr       string  `json:"addr"`         // listen address (default 127.0.0.1:8080)
 		RatePerKey float64 `json:"rate_per_key"` // requests/s per tenant; 0 = unlimited
 	} `json:"http"`
+
+	SIP struct {
+		UDP           string            `json:"udp"`             // e.g. 0.0.0.0:5060; "" = off
+		TCP           string            `json:"tcp"`             // e.g. 0.0.0.0:5060; "" = off
+		TLS           string            `json:"tls"`             // e.g. 0.0.0.0:5061; "" = off (needs cert_file and key_file)
+		CertFile      string            `json:"cert_file"`       // PEM certificate chain for TLS
+		KeyFile       string            `json:"key_file"`        // PEM private key for TLS
+		Tenant        string            `json:"tenant"`          // tenant of calls on these listeners
+		TenantHeader  string            `json:"tenant_header"`   // header naming the tenant per call (trusted SBCs only)
+		RouteHeader   string            `json:"route_header"`    // header carrying the ingress route id (default X-Ingress-Route)
+		RouteBySource map[string]string `json:"route_by_source"` // CIDR -> ingress route id when the header is absent
+		MaxInFlight   int               `json:"max_in_flight"`   // concurrent evaluations before the overload policy (default 4096)
+		Budget        string            `json:"budget"`          // longest a call may wait to be screened before the route's fail-open/closed answer (default 200ms)
+	} `json:"sip"`
+
+	STIR struct {
+		RootsFile string `json:"roots_file"` // PEM file of trusted STI-CA roots; "" = no STIR/SHAKEN verification
+		AllowHTTP bool   `json:"allow_http"` // fetch x5u certificates over http too (https only by default)
+		Freshness string `json:"freshness"`  // iat window, a Go duration (default 60s)
+	} `json:"stir"`
 
 	Engine struct {
 		NumberCache  int `json:"number_cache"`  // normalised numbers memoised (default 1048576)
@@ -78,8 +99,8 @@ func (c *Config) defaults() {
 }
 
 func (c *Config) validate() error {
-	if !strings.HasPrefix(c.Store, "sqlite:") {
-		return errors.New(`store: only "sqlite:PATH" is supported by this build`)
+	if !strings.HasPrefix(c.Store, "sqlite:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		return errors.New(`store: must be "sqlite:PATH" or a "postgres://" URL`)
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
@@ -90,6 +111,23 @@ func (c *Config) validate() error {
 	case "", "text", "json":
 	default:
 		return fmt.Errorf("log.format: must be text or json")
+	}
+	sipOn := c.SIP.UDP != "" || c.SIP.TCP != "" || c.SIP.TLS != ""
+	if sipOn && c.SIP.Tenant == "" && c.SIP.TenantHeader == "" {
+		return fmt.Errorf("sip: set sip.tenant (or sip.tenant_header) to say whose calls arrive over SIP")
+	}
+	if c.SIP.TLS != "" && (c.SIP.CertFile == "" || c.SIP.KeyFile == "") {
+		return fmt.Errorf("sip.tls: needs sip.cert_file and sip.key_file")
+	}
+	if c.SIP.Budget != "" {
+		if d, err := time.ParseDuration(c.SIP.Budget); err != nil || d <= 0 {
+			return fmt.Errorf("sip.budget: must be a positive duration such as 200ms")
+		}
+	}
+	if c.STIR.Freshness != "" {
+		if d, err := time.ParseDuration(c.STIR.Freshness); err != nil || d <= 0 {
+			return fmt.Errorf("stir.freshness: must be a positive duration such as 60s")
+		}
 	}
 	if c.HTTP.RatePerKey < 0 {
 		return fmt.Errorf("http.rate_per_key: must not be negative")

@@ -13,18 +13,26 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ringfence/ringfence/seal"
+	"github.com/ringfence/ringfence/store/postgres/pgtest"
 )
 
 // startMain runs a real server on a temporary data directory, logging at
 // debug level into logs.
 func startMain(t *testing.T, dir string, logs io.Writer) *Main {
 	t.Helper()
-	c := Config{Data: dir}
+	return startMainOn(t, dir, "", logs)
+}
+
+// startMainOn is startMain on the store named by dsn ("" for SQLite in dir).
+func startMainOn(t *testing.T, dir, dsn string, logs io.Writer) *Main {
+	t.Helper()
+	c := Config{Data: dir, Store: dsn}
 	c.HTTP.Addr = "127.0.0.1:0"
 	c.Log.Level = "debug"
 	c.defaults()
@@ -131,11 +139,16 @@ func readAll(dir string) map[string][]byte {
 	return files
 }
 
-// TestRestartKeepsState checks that records, lists and labels survive a
-// restart and still act on the next call.
+// TestRestartKeepsState checks, on each store, that records, lists and
+// labels survive a restart and still act on the next call.
 func TestRestartKeepsState(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testRestart(t, "") })
+	t.Run("postgres", func(t *testing.T) { testRestart(t, pgtest.NewDatabase(t)) })
+}
+
+func testRestart(t *testing.T, dsn string) {
 	dir := t.TempDir()
-	m := startMain(t, dir, io.Discard)
+	m := startMainOn(t, dir, dsn, io.Discard)
 	_, key, err := m.Node.CreateTenant(t.Context(), "bank", "Bank", "GB")
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +159,7 @@ func TestRestartKeepsState(t *testing.T) {
 	post(t, "http://"+m.Addr+"/v1/lists/dno", key, `{"number":"+442079460000"}`)
 	m.Close()
 
-	m = startMain(t, dir, io.Discard)
+	m = startMainOn(t, dir, dsn, io.Discard)
 	defer m.Close()
 	c, err := m.Node.Call(t.Context(), "bank", id)
 	if err != nil || c.Caller.E164 != "+447400123456" || c.Review.Status != "fraud" {
@@ -260,5 +273,50 @@ func TestTenantCreatePrintsKeyLast(t *testing.T) {
 	v := post(t, "http://"+m.Addr+"/v1/screen", apiKey, `{"caller":"087 123 4567","dialled":"01 234 5678"}`)
 	if v["action"] == nil {
 		t.Fatalf("screen with the printed key: %v", v)
+	}
+}
+
+// TestShakenThroughAPI screens a call carrying libstirshaken's reference
+// PASSporT with STIR/SHAKEN verification configured: the engine reports its
+// stale iat and non-standard orig/dest without waiting on the network.
+func TestShakenThroughAPI(t *testing.T) {
+	ref := "../../../shared/testdata/stir-shaken/libstirshaken-ref/"
+	txt, err := os.ReadFile(ref + "sp/passport.txt")
+	if err != nil {
+		t.Skipf("shared test material not found: %v", err)
+	}
+	var header string
+	for _, line := range strings.Split(string(txt), "\n") {
+		if strings.HasPrefix(line, "eyJ") && strings.Contains(line, ";info=") {
+			header = strings.TrimSpace(line)
+		}
+	}
+	dir := t.TempDir()
+	c := Config{Data: dir}
+	c.HTTP.Addr = "127.0.0.1:0"
+	c.STIR.RootsFile = ref + "ca/ca.pem"
+	c.defaults()
+	if _, err := seal.GenerateMasterKeyFile(c.MasterKeyFile); err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{Config: c, Log: slog.New(slog.DiscardHandler)}
+	if err := m.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, key, err := m.Node.CreateTenant(t.Context(), "bank", "", "GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"caller": "01256789999", "dialled": "01256500600", "signalling": map[string]any{"identity": header}})
+	v := post(t, "http://"+m.Addr+"/v1/screen", key, string(body))
+	var codes []string
+	for _, mk := range v["markers"].([]any) {
+		codes = append(codes, mk.(map[string]any)["code"].(string))
+	}
+	for _, want := range []string{"shaken.stale", "shaken.malformed"} {
+		if !slices.Contains(codes, want) {
+			t.Errorf("markers %v lack %s", codes, want)
+		}
 	}
 }

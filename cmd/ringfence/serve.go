@@ -11,6 +11,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c, _, err := parseFlags("serve", args, stderr, func(fs *flag.FlagSet, c *Config) {
 		fs.StringVar(&c.HTTP.Addr, "http", c.HTTP.Addr, "HTTP listen address")
 		fs.StringVar(&c.Appliance, "appliance", c.Appliance, "this node's appliance id in call records")
+		sipFlags(fs, c)
 	})
 	if err != nil {
 		return err

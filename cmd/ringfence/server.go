@@ -19,7 +19,10 @@ import (
 	"github.com/ringfence/ringfence/node"
 	"github.com/ringfence/ringfence/screen"
 	"github.com/ringfence/ringfence/seal"
+	"github.com/ringfence/ringfence/sipfront"
+	"github.com/ringfence/ringfence/stir"
 	"github.com/ringfence/ringfence/store"
+	"github.com/ringfence/ringfence/store/postgres"
 	"github.com/ringfence/ringfence/store/sqlite"
 	"github.com/ringfence/ringfence/velocity"
 )
@@ -34,6 +37,9 @@ type Main struct {
 	Store store.Store
 	Node  *node.Node
 	Addr  string // the HTTP listener's address once Run returns
+
+	SIP    *sipfront.Server // nil when no SIP listener is configured
+	Shaken *stir.Verifier   // nil when no STI-CA roots are configured
 
 	http  *http.Server
 	ready atomic.Bool
@@ -66,14 +72,23 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 	if err := os.MkdirAll(c.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	st, err := sqlite.Open(ctx, strings.TrimPrefix(c.Store, "sqlite:"))
+	st, err := openStore(ctx, c.Store)
 	if err != nil {
 		return err
 	}
 	m.Store = st
+	var shaken screen.ShakenVerifier
+	if m.Shaken, err = newShaken(c, m.Log); err != nil {
+		st.Close()
+		return err
+	}
+	if m.Shaken != nil {
+		shaken = m.Shaken
+	}
 	m.Node, err = node.Open(ctx, node.Config{
 		ApplianceID: c.Appliance,
 		Engine: screen.Config{
+			Shaken:      shaken,
 			NumberCache: c.Engine.NumberCache,
 			MaxLinks:    c.Engine.MaxLinks,
 			Velocity:    velocity.Config{MaxKeys: c.Engine.VelocityKeys},
@@ -86,6 +101,25 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 		return err
 	}
 	return nil
+}
+
+// openStore opens the store the DSN names: "sqlite:PATH" or a
+// "postgres://" URL. For PostgreSQL it creates the call-record partitions
+// from last month to three months ahead.
+func openStore(ctx context.Context, dsn string) (store.Store, error) {
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		return sqlite.Open(ctx, path)
+	}
+	db, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	if err := db.EnsurePartitions(ctx, now.AddDate(0, -1, 0), now.AddDate(0, 3, 0)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // Run opens everything, binds the HTTP listener and starts serving.
@@ -105,6 +139,12 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("http listener: %w", err)
 	}
 	m.Addr = ln.Addr().String()
+	if err := m.listenSIP(ctx, reg); err != nil {
+		ln.Close()
+		m.Node.Close()
+		m.Store.Close()
+		return err
+	}
 	api := httpapi.New(httpapi.Config{
 		RatePerKey: m.Config.HTTP.RatePerKey,
 		Gatherer:   reg,
@@ -122,7 +162,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.done = make(chan error, 1)
 	go func() { m.done <- m.http.Serve(ln) }()
 	m.ready.Store(true)
-	m.Log.Info("serving", "http", m.Addr, "store", "sqlite")
+	m.Log.Info("serving", "http", m.Addr, "store", strings.SplitN(m.Config.Store, ":", 2)[0])
 	return nil
 }
 
@@ -141,6 +181,9 @@ func (m *Main) Wait(ctx context.Context) error {
 func (m *Main) Close() error {
 	m.ready.Store(false)
 	var errs []error
+	if m.SIP != nil {
+		errs = append(errs, m.SIP.Close())
+	}
 	if m.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		errs = append(errs, m.http.Shutdown(ctx))
@@ -151,6 +194,9 @@ func (m *Main) Close() error {
 	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
+	}
+	if m.Shaken != nil {
+		errs = append(errs, m.Shaken.Close())
 	}
 	return errors.Join(errs...)
 }
