@@ -1,6 +1,7 @@
 package call
 
 import (
+	"strconv"
 	"time"
 )
 
@@ -47,6 +48,51 @@ type Verdict struct {
 	Policy      string        `json:"policy"` // policy version that decided the action
 	EvaluatedAt time.Time     `json:"evaluated_at"`
 	Elapsed     time.Duration `json:"-"`
+	Shaken      *Shaken       `json:"shaken,omitempty"` // STIR/SHAKEN outcome, when the call carried a PASSporT
+}
+
+// Shaken is the outcome of verifying a call's PASSporTs (STIR/SHAKEN). It
+// holds no phone number.
+type Shaken struct {
+	Status  string         `json:"status"` // verified, failed, unverified
+	Attest  string         `json:"attest,omitempty"`
+	OrigID  string         `json:"origid,omitempty"`
+	Reasons []ShakenReason `json:"reasons,omitempty"`
+}
+
+// ShakenReason is one finding of the verification.
+type ShakenReason struct {
+	Code  string `json:"code"`
+	Fatal bool   `json:"fatal"`
+	Cause int    `json:"cause,omitempty"` // RFC 8224 SIP status: 403, 436, 437 or 438
+	Text  string `json:"text"`
+}
+
+// Cause returns the SIP cause of the first fatal finding that has one, or
+// 0 if there is none.
+func (s *Shaken) Cause() int {
+	if s == nil {
+		return 0
+	}
+	for _, r := range s.Reasons {
+		if r.Fatal && r.Cause != 0 {
+			return r.Cause
+		}
+	}
+	return 0
+}
+
+// ReasonHeader returns the RFC 9410 Reason header value for a STIR cause
+// (403, 436, 437 or 438).
+func ReasonHeader(cause int) string {
+	return "STIR ;cause=" + strconv.Itoa(cause) + ` ;text="` + causeText[cause] + `"`
+}
+
+var causeText = map[int]string{
+	403: "Stale Date",
+	436: "Bad Identity Info",
+	437: "Unsupported Credential",
+	438: "Invalid Identity Header",
 }
 
 // Has reports whether the verdict carries a marker with the code.

@@ -109,7 +109,7 @@ func (e *Engine) Evaluate(ctx context.Context, c *call.Call) (live call.Verdict,
 	t.mu.RUnlock()
 	at := e.now()
 	live = policy.apply(ev.found[:ev.n])
-	live.EvaluatedAt = at
+	live.EvaluatedAt, live.Shaken = at, ev.stir
 	if policy.Shadow != nil {
 		s := policy.Shadow.apply(ev.found[:ev.n])
 		s.EvaluatedAt = at

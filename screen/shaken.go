@@ -3,6 +3,7 @@ package screen
 import (
 	"time"
 
+	"github.com/ringfence/ringfence/call"
 	"github.com/ringfence/ringfence/stir"
 )
 
@@ -48,6 +49,7 @@ func (ev *eval) shaken() {
 		return
 	}
 	r := v.Verify(c.Signalling.Identity, c.Caller.E164, c.Dialled.E164, c.StartedAt)
+	ev.stir = summarise(r)
 	switch r.Status {
 	case stir.Verified:
 		switch r.Attest {
@@ -67,4 +69,13 @@ func (ev *eval) shaken() {
 			}
 		}
 	}
+}
+
+// summarise keeps what the call record needs of a stir.Result.
+func summarise(r stir.Result) *call.Shaken {
+	s := &call.Shaken{Status: string(r.Status), Attest: r.Attest, OrigID: r.OrigID}
+	for _, reason := range r.Reasons {
+		s.Reasons = append(s.Reasons, call.ShakenReason{Code: string(reason.Code), Fatal: reason.Severity == stir.Fatal, Cause: reason.Cause, Text: reason.Text})
+	}
+	return s
 }

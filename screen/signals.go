@@ -110,6 +110,7 @@ type eval struct {
 	c     *call.Call
 	found [24]call.Marker
 	n     int
+	stir  *call.Shaken // the STIR/SHAKEN outcome, if verified
 }
 
 func (ev *eval) add(code, detail string) {

@@ -25,7 +25,7 @@ type answer struct {
 	status  uint16
 	outcome outcome // INVITE answers: the metric label
 	action  action  // 0 => no X-Ringfence headers
-	stir    bool    // a STIR/SHAKEN failure marker fired: add the RFC 9410 Reason
+	stir    uint16  // the STIR cause (RFC 8224) of a STIR/SHAKEN failure, for the RFC 9410 Reason header; 0: none
 	score   float32
 	// verdict is the record id, a NUL and the comma-separated marker codes:
 	// one allocation per call.
@@ -114,10 +114,6 @@ func reason(status uint16) string {
 
 // allowed is the Allow header value of 405 and OPTIONS answers.
 const allowed = "INVITE, ACK, CANCEL, OPTIONS"
-
-// stirFailures are the marker codes that mean a STIR/SHAKEN verification
-// failed, answered with the RFC 9410 Reason header.
-var stirFailures = []string{"verstat.failed"}
 
 // handle decides the answer to a request, whichever path read it. It
 // reports false when nothing is to be sent: an ACK, or a retransmission of
@@ -218,8 +214,9 @@ func (s *Server) screen(r *request, src netip.Addr, late bool) answer {
 	}
 	v := &c.Verdict
 	a := answer{action: actionOf(v.Action), score: float32(v.Score), verdict: verdictDetail(c.ID, v.Markers)}
-	for _, code := range stirFailures {
-		a.stir = a.stir || v.Has(code)
+	a.stir = uint16(v.Shaken.Cause())
+	if a.stir == 0 && v.Has("verstat.failed") { // the carrier's verification failed
+		a.stir = 438
 	}
 	switch v.Action {
 	case call.Block:
@@ -401,8 +398,8 @@ func (s *Server) render(w *reply, r *request, a *answer, src netip.AddrPort) {
 			w.header("X-Ringfence-Record", r)
 		}
 	}
-	if a.stir {
-		w.header("Reason", `SIP ;cause=438 ;text="Invalid Identity Header"`)
+	if a.stir != 0 {
+		w.header("Reason", call.ReasonHeader(int(a.stir)))
 	}
 	w.header("Content-Length", "0")
 	if w.res == nil {

@@ -96,7 +96,7 @@ func TestVerdicts(t *testing.T) {
 	if res.StatusCode != 302 || header(res, "X-Ringfence-Action") != "flag" {
 		t.Fatalf("stir failure: %d %q", res.StatusCode, header(res, "X-Ringfence-Action"))
 	}
-	if got := header(res, "Reason"); got != `SIP ;cause=438 ;text="Invalid Identity Header"` {
+	if got := header(res, "Reason"); got != `STIR ;cause=438 ;text="Invalid Identity Header"` {
 		t.Errorf("Reason %q", got)
 	}
 	res = c.roundTrip(invite{callID: "withheld", extra: []string{"Privacy: id"}}.String())

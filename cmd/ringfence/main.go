@@ -27,6 +27,7 @@ var verbs = map[string]func(ctx context.Context, args []string, stdout, stderr i
 	"simulate": simulateCmd,
 	"tenant":   tenantCmd,
 	"keys":     keysCmd,
+	"shaken":   shakenCmd,
 	"import":   importCmd,
 }
 
@@ -44,6 +45,9 @@ Verbs:
   simulate   drive a running server with simulated traffic and print a summary
   import     import a CSV of numbers into a tenant's allow, deny or dno list
   keys       keys generate --out FILE: write a new master key (mode 0600)
+  shaken     shaken verify --roots FILE (--identity HEADER | --invite FILE): verify
+             STIR/SHAKEN PASSporTs and print the outcome
+             shaken lint CERT.pem...: print every SHAKEN-profile defect, one line each
   help       this text
 
 Run "ringfence <verb> -h" for a verb's flags.
