@@ -73,8 +73,9 @@ func RoleOf(c *x509.Certificate) Role {
 // certificate profile of its role (ATIS-1000080 section 6.4.1, RFC 8226),
 // each as a Reason with a cert_* code, Passport -1, in a fixed order: version,
 // key, signature algorithm, basic constraints, key usage, policies,
-// TNAuthList, unspecified extensions, then validity at at (skipped when at
-// is zero). It returns nil for a conformant certificate.
+// TNAuthList, subject and issuer names, serial number, key identifiers, CRL
+// distribution points, unspecified extensions, then validity at at (skipped
+// when at is zero). It returns nil for a conformant certificate.
 //
 // Severity separates what breaks trust in a PASSporT signature from what is
 // only non-conformant: Fatal are a key that is not P-256 (P-384 is a
@@ -82,9 +83,8 @@ func RoleOf(c *x509.Certificate) Role {
 // an end entity without digitalSignature or a CA without keyCertSign, an end
 // entity without a TNAuthList (not an STI certificate), and a certificate
 // not valid at at. Everything else is a Warning, including a TNAuthList that
-// cannot be decoded or holds no SPC. Subject and issuer names, serial
-// numbers, key identifiers and CRL distribution points are not checked (see
-// docs/stir.md).
+// cannot be decoded or holds no SPC, and every finding about names, serial
+// numbers, key identifiers and CRL distribution points (see docs/stir.md).
 func CheckCertificate(cert *x509.Certificate, at time.Time) []Reason {
 	return CheckCertificateAs(cert, RoleOf(cert), at)
 }
@@ -177,6 +177,11 @@ func CheckCertificateAs(cert *x509.Certificate, role Role, at time.Time) []Reaso
 			}
 		}
 	}
+
+	checkNames(cert, role, add)
+	checkSerial(cert, add)
+	checkKeyIdentifiers(cert, role, add)
+	checkCRL(cert, role, add)
 
 	var odd []string
 	for _, e := range cert.Extensions {

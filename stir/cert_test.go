@@ -18,14 +18,13 @@ import (
 // The zlint SHAKEN test certificates (martinisecurity/zlint, Apache-2.0),
 // each named after the defect it carries. want lists findings
 // ("code/severity") CheckCertificate must report; the baselines must report
-// none. Defects outside the profile this package checks (names, serial
-// numbers, key identifiers, CRL distribution points) have outOfScope set:
-// nothing is expected of them beyond parsing, and what they do report comes
-// from the other defects these minimal certificates carry.
+// none. Every file's named defect is expected; what else a file reports
+// comes from the other defects these minimal certificates carry (only
+// restricts a file to its want codes).
 var zlintCases = map[string]struct {
-	want       []string
-	outOfScope bool
-	parseErr   bool // Go's x509 refuses the certificate
+	want     []string
+	only     bool // no code outside want
+	parseErr bool // Go's x509 refuses the certificate
 }{
 	// Baselines.
 	"shakenCert.pem": {}, "shakenCa.pem": {}, "shakenRoot.pem": {},
@@ -39,7 +38,7 @@ var zlintCases = map[string]struct {
 	"shakenSigAlgSHA1.pem":   {want: []string{"cert_sig_alg/warning"}},
 	"shakenCaSigAlgSHA1.pem": {want: []string{"cert_sig_alg/warning"}},
 	"shakenCP1_4WSHA1.pem":   {want: []string{"cert_sig_alg/warning"}},
-	"shakenCaSubjectCN.pem":  {want: []string{"cert_sig_alg/warning"}, outOfScope: true}, // its CN defect is out of scope; it is also SHA-1 signed
+	"shakenCaSubjectCN.pem":  {want: []string{"cert_sig_alg/warning", "cert_subject/warning"}}, // CN without "SHAKEN"; also SHA-1 signed
 	// Version.
 	"shakenCertV2.pem":     {want: []string{"cert_version/warning"}},
 	"shakenCaVersion2.pem": {want: []string{"cert_version/warning"}},
@@ -53,14 +52,15 @@ var zlintCases = map[string]struct {
 	"shakenBasicConstNo.pem":          {want: []string{"cert_basic_constraints/warning"}},
 	"shakenBasicConstNotCritical.pem": {want: []string{"cert_basic_constraints/warning"}},
 	// Key usage.
-	"shakenKeyUsageNotCritical.pem":              {want: []string{"cert_key_usage/warning"}},
-	"shakenKeyUsageOdd.pem":                      {want: []string{"cert_key_usage/warning"}},
-	"shakenCaKeyUsageOddFlag.pem":                {want: []string{"cert_key_usage/warning"}},
-	"shakenCaKeyUsageWithoutCertSign.pem":        {want: []string{"cert_key_usage/fatal"}},
-	"subjectEmpty.pem":                           {want: []string{"cert_key_usage/fatal"}, outOfScope: true}, // keyCertSign on an end entity
-	"shakenCaKeyUsageCertSignCRLSignDigSign.pem": {},                                                         // allowed for CAs
-	"shakenCaKeyUsageCertSignDigSign.pem":        {},
-	"shakenCaKeyUsageWCRL.pem":                   {},
+	"shakenKeyUsageNotCritical.pem":       {want: []string{"cert_key_usage/warning"}},
+	"shakenKeyUsageOdd.pem":               {want: []string{"cert_key_usage/warning"}},
+	"shakenCaKeyUsageOddFlag.pem":         {want: []string{"cert_key_usage/warning"}},
+	"shakenCaKeyUsageWithoutCertSign.pem": {want: []string{"cert_key_usage/fatal"}},
+	"subjectEmpty.pem":                    {want: []string{"cert_key_usage/fatal", "cert_subject/warning"}}, // keyCertSign on an end entity, empty subject
+	// Allowed for CAs: only their CRL point (Google's, not an STI-PA's) is reported.
+	"shakenCaKeyUsageCertSignCRLSignDigSign.pem": {want: []string{"cert_crl/warning"}, only: true},
+	"shakenCaKeyUsageCertSignDigSign.pem":        {want: []string{"cert_crl/warning"}, only: true},
+	"shakenCaKeyUsageWCRL.pem":                   {want: []string{"cert_crl/warning"}, only: true},
 	// Certificate policies.
 	"shakenCertPolicyNo.pem":         {want: []string{"cert_policies/warning"}},
 	"shakenCertPolicyCritical.pem":   {want: []string{"cert_policies/warning"}},
@@ -80,26 +80,50 @@ var zlintCases = map[string]struct {
 	"shakenExtOdd.pem":     {want: []string{"cert_extension/warning"}},
 	"shakenCaExtOdd.pem":   {want: []string{"cert_extension/warning"}},
 	"shakenRootExtOdd.pem": {want: []string{"cert_extension/warning"}},
-	// Negative serial numbers: Go's parser rejects them (x509negativeserial).
+	// Negative serial numbers: Go's parser rejects them (x509negativeserial);
+	// the lint verb reports them unreadable.
 	"shakeCaSerialNegative.pem":      {parseErr: true},
 	"shakenCaSerialNegative.pem":     {parseErr: true},
 	"shakenSerialNumberNegative.pem": {parseErr: true},
-	// Out of scope: names, serial numbers, key identifiers, CRL points.
-	"shakenCaIssuerWithoutC.pem": {outOfScope: true}, "shakenCaIssuerWithoutCN.pem": {outOfScope: true},
-	"shakenCaIssuerWithoutO.pem": {outOfScope: true}, "shakenCaSerialLess64bit.pem": {outOfScope: true},
-	"shakenCaSubject.pem": {outOfScope: true}, "shakenCaSubjectWEmail.pem": {outOfScope: true},
-	"shakenCaSubjectWithoutC.pem": {outOfScope: true}, "shakenCaSubjectWithoutCN.pem": {outOfScope: true},
-	"shakenCaSubjectWithoutO.pem": {outOfScope: true}, "shakenCRLPointFile.pem": {outOfScope: true},
-	"shakenCRLPointGet.pem": {outOfScope: true}, "shakenCRLPointMultiple.pem": {outOfScope: true},
-	"shakenCRLPointUnreachable.pem": {outOfScope: true}, "shakenIssuerWithoutC.pem": {outOfScope: true},
-	"shakenIssuerWithoutCN.pem": {outOfScope: true}, "shakenIssuerWithoutO.pem": {outOfScope: true},
-	"shakenRootAKIWrong.pem": {outOfScope: true}, "shakenRootNoAKI.pem": {outOfScope: true},
-	"shakenSerialNumberLess64bit.pem": {outOfScope: true}, "shakenSerialNumberPadded.pem": {outOfScope: true},
-	"shakenSubject.pem": {outOfScope: true}, "shakenSubjectAmbiguous.pem": {outOfScope: true},
-	"shakenSubjectCN.pem": {outOfScope: true}, "shakenSubjectWEmail.pem": {outOfScope: true},
-	"shakenSubjectWSerialNumberMultiple.pem": {outOfScope: true}, "shakenSubjectWithoutC.pem": {outOfScope: true},
-	"shakenSubjectWithoutCN.pem": {outOfScope: true}, "shakenSubjectWithoutO.pem": {outOfScope: true},
-	"shakenSubjectWithoutSerialNumber.pem": {outOfScope: true}, "subjectEmptyNoSAN.pem": {outOfScope: true},
+	// Serial numbers.
+	"shakenCaSerialLess64bit.pem":     {want: []string{"cert_serial/warning"}},
+	"shakenSerialNumberLess64bit.pem": {want: []string{"cert_serial/warning"}},
+	"shakenSerialNumberPadded.pem":    {want: []string{"cert_serial/warning"}}, // 56 bits behind the 0x00 pad
+	// Subject names.
+	"shakenCaSubjectWithoutC.pem":            {want: []string{"cert_subject/warning"}},
+	"shakenCaSubjectWithoutCN.pem":           {want: []string{"cert_subject/warning"}},
+	"shakenCaSubjectWithoutO.pem":            {want: []string{"cert_subject/warning"}},
+	"shakenCaSubjectWEmail.pem":              {want: []string{"cert_subject/warning"}},
+	"shakenSubjectWithoutC.pem":              {want: []string{"cert_subject/warning"}},
+	"shakenSubjectWithoutCN.pem":             {want: []string{"cert_subject/warning"}},
+	"shakenSubjectWithoutO.pem":              {want: []string{"cert_subject/warning"}},
+	"shakenSubjectWEmail.pem":                {want: []string{"cert_subject/warning"}},
+	"shakenSubjectCN.pem":                    {want: []string{"cert_subject/warning"}}, // CN names SPC 6628, TNAuthList 6629
+	"shakenSubjectAmbiguous.pem":             {want: []string{"cert_subject/warning"}}, // "Some SHAKEN 6628"
+	"shakenSubjectWSerialNumberMultiple.pem": {want: []string{"cert_subject/warning"}},
+	"shakenSubjectWithoutSerialNumber.pem":   {want: []string{"cert_subject/warning"}},
+	"subjectEmptyNoSAN.pem":                  {want: []string{"cert_subject/warning", "cert_ski/warning"}},
+	// Positive vectors of zlint's subject lints (their subject conforms);
+	// their issuer has a CN only.
+	"shakenSubject.pem":   {want: []string{"cert_issuer/warning"}},
+	"shakenCaSubject.pem": {want: []string{"cert_issuer/warning"}},
+	// Issuer names.
+	"shakenCaIssuerWithoutC.pem":  {want: []string{"cert_issuer/warning"}},
+	"shakenCaIssuerWithoutCN.pem": {want: []string{"cert_issuer/warning"}},
+	"shakenCaIssuerWithoutO.pem":  {want: []string{"cert_issuer/warning"}},
+	"shakenIssuerWithoutC.pem":    {want: []string{"cert_issuer/warning"}},
+	"shakenIssuerWithoutCN.pem":   {want: []string{"cert_issuer/warning"}},
+	"shakenIssuerWithoutO.pem":    {want: []string{"cert_issuer/warning"}},
+	// Key identifiers.
+	"shakenRootAKIWrong.pem": {want: []string{"cert_aki/warning"}},
+	"shakenRootNoAKI.pem":    {want: []string{"cert_aki/warning"}},
+	// CRL distribution points. Get and Unreachable are zlint's network
+	// lints (the CRL cannot be fetched from the STI-PA); statically, their
+	// host is not an STI-PA's.
+	"shakenCRLPointFile.pem":        {want: []string{"cert_crl/warning"}},
+	"shakenCRLPointGet.pem":         {want: []string{"cert_crl/warning"}},
+	"shakenCRLPointMultiple.pem":    {want: []string{"cert_crl/warning"}},
+	"shakenCRLPointUnreachable.pem": {want: []string{"cert_crl/warning"}},
 }
 
 func TestZlintCertificates(t *testing.T) {
@@ -139,8 +163,15 @@ func TestZlintCertificates(t *testing.T) {
 					t.Errorf("missing %s; got %v", w, got)
 				}
 			}
-			if len(tc.want) == 0 && !tc.outOfScope && len(got) != 0 {
+			if len(tc.want) == 0 && len(got) != 0 {
 				t.Errorf("conformant certificate reported %v", got)
+			}
+			if tc.only {
+				for _, g := range got {
+					if !slices.Contains(tc.want, g) {
+						t.Errorf("unexpected %s; want only %v", g, tc.want)
+					}
+				}
 			}
 			// Validity: all of them expired long ago.
 			if rs := CheckCertificate(c, time.Now()); !slices.Contains(codes(rs), "cert_validity/fatal") {
@@ -159,7 +190,11 @@ func TestZlintCertificates(t *testing.T) {
 }
 
 // lintScope maps the public SHAKEN linter's error codes that fall within
-// this package's profile to the code CheckCertificate uses for them.
+// this package's profile to the code CheckCertificate uses for them. Left
+// out: e_atis_ext_crl_distribution_struct (1,342 certificates without a
+// cRLIssuer in their distribution point, which v004 added; zlint's own
+// baselines have none, so this package does not require it) and
+// e_atis_subject_c_us_ca (a CA outside the US is not a defect).
 var lintScope = map[string]Code{
 	"e_atis_subject_public_key": CodeCertKey, "e_atis_subject_public_key_ca": CodeCertKey,
 	"e_atis_signature_algorithm": CodeCertSigAlg, "e_atis_signature_algorithm_ca": CodeCertSigAlg,
@@ -171,6 +206,16 @@ var lintScope = map[string]Code{
 	"e_atis_ext_certificate_policies": CodeCertPolicies, "e_atis_ext_certificate_policies_ca": CodeCertPolicies,
 	"e_shaken_certificate_policies_id": CodeCertPolicies, "e_shaken_certificate_policies_id_ca": CodeCertPolicies,
 	"e_atis_ext_not_specified": CodeCertExtension, "e_atis_ext_not_specified_ca": CodeCertExtension,
+	"e_atis_subject_cn": CodeCertSubject, "e_atis_subject_cn_ca": CodeCertSubject, "e_atis_subject_cn_root": CodeCertSubject,
+	"e_atis_subject_cn_spc": CodeCertSubject, "e_atis_subject_dn": CodeCertSubject, "e_atis_subject_dn_ca": CodeCertSubject,
+	"e_atis_subject_o_required": CodeCertSubject, "e_atis_subject_o_required_ca": CodeCertSubject,
+	"e_atis_subject_c_iso": CodeCertSubject, "e_atis_subject_c_iso_ca": CodeCertSubject,
+	"e_us_cp_subject_sn_shall":  CodeCertSubject,
+	"e_atis_serial_number_size": CodeCertSerial, "e_atis_serial_number_size_ca": CodeCertSerial,
+	"e_atis_subject_key_identifier": CodeCertSKI, "e_atis_subject_key_identifier_size": CodeCertSKI,
+	"e_atis_ext_authority_key_identifier": CodeCertAKI, "e_atis_ext_authority_key_identifier_ca": CodeCertAKI,
+	"e_ext_authority_key_identifier_missing": CodeCertAKI, "e_ext_authority_key_identifier_no_key_identifier": CodeCertAKI,
+	"e_atis_ext_crl_distribution": CodeCertCRL, "e_atis_ext_crl_distribution_ca": CodeCertCRL,
 }
 
 // agreement is a 2x2 matrix: this package's verdict against the linter's.
@@ -217,7 +262,8 @@ func TestRealWorldCertificates(t *testing.T) {
 	for i, h := range rows[0] {
 		col[h] = i
 	}
-	cats := []Code{CodeCertKey, CodeCertSigAlg, CodeCertVersion, CodeCertBasicConstraints, CodeCertKeyUsage, CodeCertPolicies, CodeCertTNAuthList, CodeCertExtension}
+	cats := []Code{CodeCertKey, CodeCertSigAlg, CodeCertVersion, CodeCertBasicConstraints, CodeCertKeyUsage, CodeCertPolicies, CodeCertTNAuthList, CodeCertExtension,
+		CodeCertSubject, CodeCertIssuer, CodeCertSerial, CodeCertSKI, CodeCertAKI, CodeCertCRL}
 	per := map[Code]*agreement{}
 	for _, c := range cats {
 		per[c] = &agreement{}
@@ -267,7 +313,7 @@ func TestRealWorldCertificates(t *testing.T) {
 				if lint[c] {
 					side = "linter"
 				}
-				disagree[string(c)+" "+side+" only, "+RoleOf(cert).String()]++
+				disagree[string(c)+" "+side+" only, "+RoleOf(cert).String()+" "+cert.NotBefore.Format("2006-01")]++
 			}
 		}
 		inScope.add(len(mine) > 0, len(lint) > 0)
@@ -298,19 +344,36 @@ func TestRealWorldCertificates(t *testing.T) {
 		}
 	}
 
-	// Floors measured on this data set (15,988 certificates): 15,979
-	// agree on whether there is an in-scope defect, and each category agrees
-	// on at least 99.79%. The disagreements: CAs and roots of 2019-2020
-	// (RSA, keyEncipherment, no SHAKEN policy) that the linter exempts by
-	// date; roots carrying policies; certificates of 2022 with an AIA or EKU
-	// extension (ATIS-1000080 v004 forbids them, the linter applies v005's
-	// date); a P-384 root and a SHA-384 intermediate, which SHAKEN CP 1.4
-	// allows and the ATIS lints do not.
-	if inScope.both+inScope.neither < 15975 || inScope.lintOnly > 2 || inScope.mineOnly > 10 {
+	// Floors measured on this data set (15,988 certificates): 15,789
+	// agree on whether there is an in-scope defect (the linter finds none we
+	// miss), and each category agrees on at least 99.79%, except names. The
+	// disagreements: CAs and roots of 2019-2020 (RSA, keyEncipherment, no
+	// SHAKEN policy) that the linter exempts by date; roots carrying
+	// policies; certificates of 2022 with an AIA or EKU extension
+	// (ATIS-1000080 v004 forbids them, the linter applies v005's date); a
+	// P-384 root and a SHA-384 intermediate, which SHAKEN CP 1.4 allows and
+	// the ATIS lints do not. New categories: cert_subject (98.09%) reports
+	// 252 end-entity CNs that contain "SHAKEN <SPC>" among other words (the
+	// SHAKEN CP's unambiguous name; the linter that produced the data did
+	// not run its ambiguity lint) and ~40 CNs of certificates the linter
+	// exempts by date; cert_issuer (99.37%) has no linter counterpart (an
+	// issuer without O or C, the parent CA's naming defect); cert_aki
+	// reports 9 roots without an AKI, which the linter's AKI lints skip;
+	// cert_serial 10 short serials issued before the linter's dates.
+	if inScope.both+inScope.neither < 15785 || inScope.lintOnly > 2 || inScope.mineOnly > 205 {
 		t.Errorf("in-scope agreement fell: %s", inScope)
 	}
+	floor := map[Code]float64{CodeCertSubject: 0.980, CodeCertIssuer: 0.993}
 	for _, c := range cats {
-		if a := per[c]; a.rate() < 0.997 || a.lintOnly > 2 {
+		min, ok := floor[c]
+		if !ok {
+			min = 0.997
+		}
+		lintOnly := 2
+		if c == CodeCertSubject {
+			lintOnly = 6
+		}
+		if a := per[c]; a.rate() < min || a.lintOnly > lintOnly {
 			t.Errorf("%s agreement fell: %s", c, a)
 		}
 	}

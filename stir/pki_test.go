@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -66,9 +67,23 @@ func mustKey(t testing.TB) *ecdsa.PrivateKey {
 
 func mustCert(t testing.TB, tmpl, parent *x509.Certificate, pub any, signer any) *x509.Certificate {
 	t.Helper()
-	tmpl.SerialNumber = big.NewInt(1<<40 + serial.Add(1))
+	// At least 64 bits (ATIS-1000080 6.4.1.1).
+	tmpl.SerialNumber = new(big.Int).Add(new(big.Int).Lsh(big.NewInt(1), 64), big.NewInt(serial.Add(1)))
+	// The SHAKEN profile: a 160-bit subject key identifier on every
+	// certificate, a root's AKI naming itself, the STI-PA's CRL below roots.
+	if len(tmpl.SubjectKeyId) == 0 {
+		if k, ok := pub.(*ecdsa.PublicKey); ok {
+			if b, err := k.Bytes(); err == nil {
+				h := sha1.Sum(b)
+				tmpl.SubjectKeyId = h[:]
+			}
+		}
+	}
 	if parent == nil {
 		parent = tmpl
+		tmpl.AuthorityKeyId = tmpl.SubjectKeyId
+	} else if tmpl.CRLDistributionPoints == nil {
+		tmpl.CRLDistributionPoints = []string{"https://authenticate-api.iconectiv.com/download/v1/crl"}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
 	if err != nil {
@@ -94,7 +109,7 @@ func mustOID(s string) x509.OID {
 func newRoot(t testing.TB, name string) testCA {
 	k := mustKey(t)
 	c := mustCert(t, &x509.Certificate{
-		Subject:   pkix.Name{CommonName: name, Organization: []string{"Test STI-PA"}, Country: []string{"US"}},
+		Subject:   pkix.Name{CommonName: "SHAKEN " + name, Organization: []string{"Test STI-PA"}, Country: []string{"US"}},
 		NotBefore: callTime.AddDate(-2, 0, 0), NotAfter: callTime.AddDate(10, 0, 0),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}, nil, &k.PublicKey, k)
@@ -104,7 +119,7 @@ func newRoot(t testing.TB, name string) testCA {
 func (ca testCA) intermediate(t testing.TB, name string) testCA {
 	k := mustKey(t)
 	c := mustCert(t, &x509.Certificate{
-		Subject:   pkix.Name{CommonName: name, Organization: []string{"Test STI-CA"}, Country: []string{"US"}},
+		Subject:   pkix.Name{CommonName: "SHAKEN " + name, Organization: []string{"Test STI-CA"}, Country: []string{"US"}},
 		NotBefore: callTime.AddDate(-1, 0, 0), NotAfter: callTime.AddDate(5, 0, 0),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 		Policies: []x509.OID{shakenCP13},
@@ -136,7 +151,7 @@ type spOpt func(*x509.Certificate)
 func (ca testCA) sp(t testing.TB, spc string, opts ...spOpt) testSP {
 	k := mustKey(t)
 	tmpl := &x509.Certificate{
-		Subject:   pkix.Name{CommonName: "SHAKEN " + spc, Organization: []string{"Test Carrier"}, Country: []string{"US"}},
+		Subject:   pkix.Name{CommonName: "SHAKEN " + spc, Organization: []string{"Test Carrier"}, Country: []string{"US"}, SerialNumber: "1"},
 		NotBefore: callTime.AddDate(0, -6, 0), NotAfter: callTime.AddDate(0, 6, 0),
 		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature,
 		Policies:        []x509.OID{shakenCP13},

@@ -90,6 +90,26 @@ const (
 	CodeCertPolicies Code = "cert_policies"
 	// CodeCertExtension: an extension ATIS-1000080 does not specify.
 	CodeCertExtension Code = "cert_extension"
+	// CodeCertSubject: the subject name lacks, repeats or misformats a
+	// required attribute (CN, O, C; for an end entity also serialNumber),
+	// has an e-mail address, is empty, or its CN does not name the role
+	// ("SHAKEN <SPC>" for an end entity, "SHAKEN" in a CA's).
+	CodeCertSubject Code = "cert_subject"
+	// CodeCertIssuer: the issuer name lacks CN, O or C.
+	CodeCertIssuer Code = "cert_issuer"
+	// CodeCertSerial: the serial number has fewer than 64 bits or more than
+	// 20 octets.
+	CodeCertSerial Code = "cert_serial"
+	// CodeCertSKI: the subject key identifier is missing or not 20 bytes
+	// (the SHA-1 of the key).
+	CodeCertSKI Code = "cert_ski"
+	// CodeCertAKI: the authority key identifier is missing, has no key
+	// identifier, or (on a root) differs from the subject key identifier.
+	CodeCertAKI Code = "cert_aki"
+	// CodeCertCRL: CRL distribution points missing (end entity,
+	// intermediate), present on a root, not a single http(s) URL, or not
+	// on a known STI-PA CRL host.
+	CodeCertCRL Code = "cert_crl"
 )
 
 // Certificate reports whether c is a certificate profile code (cert_*).
