@@ -19,7 +19,7 @@ for _ in $(seq 50); do curl -sf 127.0.0.1:18080/readyz >/dev/null && break; slee
 echo "# $(nproc) cores shared by server and wrk; $(wc -l <"$work/bodies.jsonl") distinct simulated calls cycled"
 export BODIES="$work/bodies.jsonl" RINGFENCE_KEY="$key"
 wrk -t1 -c8 -d3s -s bench/screen.lua http://127.0.0.1:18080 >/dev/null # warm the caches
-for conns in 8 16 32 64; do
+for conns in 4 8 16 32 64; do
 	echo "## wrk -t1 -c$conns -d${secs}s"
 	wrk -t1 -c"$conns" -d"${secs}s" -s bench/screen.lua http://127.0.0.1:18080 | grep -E "Requests/sec|non-2xx|latency p"
 	echo "server RSS: $(awk '/VmRSS/ {print $2 " kB"}' /proc/$server/status)"
