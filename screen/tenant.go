@@ -22,6 +22,7 @@ type tenant struct {
 	source call.Policy // as set, for reading back
 	routes map[string]call.Route
 	lists  [3]map[uint64]listed // by listIndex
+	lmu    sync.RWMutex         // guards links, users, candidates and seen (apart from mu so list reads never wait on link writes)
 	links  map[uint64][]uint64  // caller key -> user ref hashes
 	users  map[uint64]int       // user ref hash -> numbers linked to it
 	// candidates are (caller, user) pairs seen once in a verified call, by
@@ -210,7 +211,7 @@ func (e *Engine) Link(tenantID string, caller call.Number, userRef string) {
 // fraud label).
 func (e *Engine) Unlink(tenantID string, caller call.Number) {
 	if t := e.tenant(tenantID); t != nil {
-		t.mu.Lock()
+		t.lmu.Lock()
 		for _, u := range t.links[caller.Key()] {
 			t.unuse(u)
 		}
@@ -220,7 +221,7 @@ func (e *Engine) Unlink(tenantID string, caller call.Number) {
 			}
 		}
 		delete(t.links, caller.Key())
-		t.mu.Unlock()
+		t.lmu.Unlock()
 	}
 }
 
@@ -235,8 +236,8 @@ func (t *tenant) link(caller, user uint64, maxLinks int) bool {
 	if t.linked(caller, user) {
 		return false
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.lmu.Lock()
+	defer t.lmu.Unlock()
 	users, ok := t.links[caller]
 	if !ok && len(t.links) >= maxLinks {
 		return false // full: new links are dropped (documented in docs/markers.md)
@@ -264,26 +265,34 @@ func (t *tenant) observeLink(caller, user uint64, at time.Time, after time.Durat
 	}
 	pair := [2]uint64{caller, user}
 	now := at.UnixNano()
-	t.mu.Lock()
+	// A repeat call within LinkAfter changes nothing: check under the read
+	// lock so the usual case does not serialise the engine.
+	t.lmu.RLock()
 	first, seen := t.candidates[pair]
+	t.lmu.RUnlock()
+	if seen && now-first < int64(after) {
+		return false
+	}
+	t.lmu.Lock()
+	first, seen = t.candidates[pair]
 	switch {
 	case !seen:
 		if len(t.candidates) < maxLinks {
 			t.candidates[pair] = now
 			t.seen[user]++
 		}
-		t.mu.Unlock()
+		t.lmu.Unlock()
 		return false
 	case now-first < int64(after):
-		t.mu.Unlock()
+		t.lmu.Unlock()
 		return false
 	}
 	t.dropCandidate(pair)
-	t.mu.Unlock()
+	t.lmu.Unlock()
 	return t.link(caller, user, maxLinks)
 }
 
-// dropCandidate forgets a candidate pair. Hold t.mu.
+// dropCandidate forgets a candidate pair. Hold t.lmu.
 func (t *tenant) dropCandidate(pair [2]uint64) {
 	delete(t.candidates, pair)
 	if t.seen[pair[1]] <= 1 {
@@ -293,7 +302,7 @@ func (t *tenant) dropCandidate(pair [2]uint64) {
 	}
 }
 
-// unuse drops one linked number from a user's count. Hold t.mu.
+// unuse drops one linked number from a user's count. Hold t.lmu.
 func (t *tenant) unuse(user uint64) {
 	if t.users[user] <= 1 {
 		delete(t.users, user)
@@ -306,8 +315,8 @@ func (t *tenant) unuse(user uint64) {
 // is at least a candidate for the user, and how many numbers are linked or
 // candidates for the user.
 func (t *tenant) linkState(caller, user uint64) (linked, candidate bool, numbers int) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.lmu.RLock()
+	defer t.lmu.RUnlock()
 	for _, u := range t.links[caller] {
 		if u == user {
 			linked = true
@@ -322,8 +331,8 @@ func (t *tenant) linked(caller, user uint64) bool {
 	if caller == 0 || user == 0 {
 		return false
 	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.lmu.RLock()
+	defer t.lmu.RUnlock()
 	for _, u := range t.links[caller] {
 		if u == user {
 			return true
