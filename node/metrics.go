@@ -15,6 +15,8 @@ type metrics struct {
 	latency  prometheus.Histogram
 	records  prometheus.Counter
 	commitLt prometheus.Histogram
+	changes  prometheus.Counter
+	feedLag  prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -35,11 +37,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ringfence_recorder_commit_seconds", Help: "Time to commit one recorder batch.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12),
 		}),
+		changes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ringfence_changes_applied_total", Help: "Changes read from the change feed and applied to memory (this node's own included).",
+		}),
+		feedLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ringfence_change_feed_lag_seconds",
+			Help:    "Time from a change's commit (the writing node's clock) to its application on this node.",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10},
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.screens, m.latency, m.records, m.commitLt)
+		reg.MustRegister(m.screens, m.latency, m.records, m.commitLt, m.changes, m.feedLag)
 	}
 	return m
+}
+
+func (m *metrics) feedSeq(f func() float64) {
+	if m.reg != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ringfence_change_feed_seq", Help: "Seq of the last change this node applied from the change feed.",
+		}, f))
+	}
+}
+
+func (m *metrics) applied(lag time.Duration) {
+	m.changes.Inc()
+	m.feedLag.Observe(max(lag, 0).Seconds())
 }
 
 func (m *metrics) queueDepth(f func() float64) {

@@ -25,13 +25,15 @@ type Config struct {
 	ApplianceID string // this node's name in call records; "" => "ringfence"
 	Engine      screen.Config
 	Recorder    RecorderConfig
+	Follow      FollowConfig
 	Now         func() time.Time      // nil => time.Now
 	Log         *slog.Logger          // nil => discard
 	Metrics     prometheus.Registerer // nil => not registered
 }
 
 // Node wires the engine, recorder, store and keys together. Safe for
-// concurrent use. Open loads state; Close flushes the recorder.
+// concurrent use. Open loads state and starts the recorder and the
+// change-feed follower; Close stops the follower and flushes the recorder.
 type Node struct {
 	cfg    Config
 	now    func() time.Time
@@ -40,6 +42,7 @@ type Node struct {
 	ring   *seal.Keyring
 	engine *screen.Engine
 	rec    *recorder
+	follow *follower // nil when off
 	m      *metrics
 	ids    call.IDs
 
@@ -49,7 +52,11 @@ type Node struct {
 }
 
 // Open builds a node over st, loading every tenant's policy, routes, lists
-// and customer links into the engine, and starts the recorder.
+// and customer links into the engine, and starts the recorder and the
+// follower of the store's change feed (see follower), which keeps that state
+// up to date with changes other nodes (or CLI commands) make to the store.
+// The feed's position is read before loading, so a change committed during
+// the load is applied again rather than missed.
 func Open(ctx context.Context, cfg Config, st store.Store, ring *seal.Keyring) (*Node, error) {
 	if cfg.ApplianceID == "" {
 		cfg.ApplianceID = "ringfence"
@@ -75,6 +82,10 @@ func Open(ctx context.Context, cfg Config, st store.Store, ring *seal.Keyring) (
 		apiKeys: map[[32]byte]string{},
 	}
 	start := time.Now()
+	last, err := st.LastChange(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the change feed: %w", err)
+	}
 	tenants, err := st.Tenants(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load tenants: %w", err)
@@ -85,18 +96,31 @@ func Open(ctx context.Context, cfg Config, st store.Store, ring *seal.Keyring) (
 		}
 	}
 	n.rec = n.startRecorder()
-	n.log.Info("node ready", "tenants", len(tenants), "load_ms", time.Since(start).Milliseconds())
+	if cfg.Follow.Poll >= 0 {
+		n.follow = n.startFollower(last)
+	}
+	n.log.Info("node ready", "tenants", len(tenants), "load_ms", time.Since(start).Milliseconds(), "change_seq", last)
 	return n, nil
 }
 
-// Close stops the recorder after writing every queued record.
-func (n *Node) Close() error { return n.rec.close() }
+// Close stops the change-feed follower, then the recorder after writing
+// every queued record.
+func (n *Node) Close() error {
+	if n.follow != nil {
+		n.follow.close()
+	}
+	return n.rec.close()
+}
 
 // Sync waits until every call screened before it is durable.
 func (n *Node) Sync(ctx context.Context) error { return n.rec.sync(ctx) }
 
 // Engine returns the node's engine (for benchmarks and replay).
 func (n *Node) Engine() *screen.Engine { return n.engine }
+
+// loadPage is the page size of load's reads: the most a store page holds.
+// (A larger request is capped, so a shorter page would not mean the end.)
+const loadPage = 1000
 
 // load brings one stored tenant into memory.
 func (n *Node) load(ctx context.Context, t store.Tenant) error {
@@ -126,7 +150,7 @@ func (n *Node) load(ctx context.Context, t store.Tenant) error {
 	for _, list := range []call.ListKind{call.AllowList, call.DenyList, call.DNOList} {
 		var after []byte
 		for {
-			rows, err := n.store.ListEntries(ctx, t.ID, list, after, 10000)
+			rows, err := n.store.ListEntries(ctx, t.ID, list, after, loadPage)
 			if err != nil {
 				return err
 			}
@@ -139,7 +163,7 @@ func (n *Node) load(ctx context.Context, t store.Tenant) error {
 				entries = append(entries, e)
 			}
 			n.engine.PutListEntries(t.ID, entries...)
-			if len(rows) < 10000 {
+			if len(rows) < loadPage {
 				break
 			}
 			after = rows[len(rows)-1].Pseudonym
@@ -147,7 +171,7 @@ func (n *Node) load(ctx context.Context, t store.Tenant) error {
 	}
 	var afterC, afterU []byte
 	for {
-		links, err := n.store.Links(ctx, t.ID, afterC, afterU, 10000)
+		links, err := n.store.Links(ctx, t.ID, afterC, afterU, loadPage)
 		if err != nil {
 			return err
 		}
@@ -158,7 +182,7 @@ func (n *Node) load(ctx context.Context, t store.Tenant) error {
 			}
 			n.engine.Link(t.ID, n.engine.Number(t.ID, caller), user)
 		}
-		if len(links) < 10000 {
+		if len(links) < loadPage {
 			return nil
 		}
 		afterC, afterU = links[len(links)-1].CallerPseudonym, links[len(links)-1].UserPseudonym

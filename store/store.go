@@ -14,10 +14,30 @@
 // (including a second API key with the same hash); anything else is an
 // internal error wrapped with context. Record ids are unique across tenants
 // (call.IDs). Page limits below 1 mean 100 and are capped at 1000.
+//
+// # Change feed
+//
+// Every write that changes state a node holds in memory (tenants, API keys,
+// list entries, routes, policies, customer links) appends, in the same
+// transaction, one Change per object it changed to the store's change log;
+// a write that fails or changes nothing appends none. Call records and
+// labels are not in the feed: a label's effects on lists and links are, as
+// the list and link writes the node makes for it. Nodes follow the log
+// (Changes after the last seq they applied) to apply changes made anywhere
+// in the cluster, reading the changed object's current state back by its
+// key (ListEntriesOf, Route, Link, Tenant, Policy); so applying a change is
+// idempotent and applying a run of them in order converges on the store.
+//
+// Seqs are assigned in commit order: once Changes has returned a change,
+// no change with a lower seq will ever appear. A follower that remembers
+// the last seq it applied therefore misses nothing. Seqs are not dense (a
+// rolled-back write may use some up). The log holds no plaintext: keys are
+// pseudonyms, ids and hashes, and Sealed is a copy of a stored ciphertext.
 package store
 
 import (
 	"context"
+	"encoding/binary"
 	"time"
 
 	"github.com/ringfence/ringfence/call"
@@ -85,7 +105,110 @@ type Store interface {
 	// starting after the given pair (nil: from the start).
 	Links(ctx context.Context, tenant string, afterCaller, afterUser []byte, limit int) ([]Link, error)
 
+	// Tenant returns one tenant; NotFound if absent.
+	Tenant(ctx context.Context, id string) (Tenant, error)
+	// APIKeys returns the tenant's API keys ordered by hash.
+	APIKeys(ctx context.Context, tenant string) ([]APIKey, error)
+	// ListEntriesOf returns the stored entries of one list among the given
+	// pseudonyms, ordered by pseudonym; a pseudonym with no entry is left
+	// out, not an error. At most 1000 pseudonyms at once (Invalid).
+	ListEntriesOf(ctx context.Context, tenant string, list call.ListKind, pseudonyms [][]byte) ([]ListEntry, error)
+	// Route returns one route; NotFound if absent.
+	Route(ctx context.Context, tenant, id string) (call.Route, error)
+	// Link returns one customer link; NotFound if absent.
+	Link(ctx context.Context, tenant string, callerPseudonym, userPseudonym []byte) (Link, error)
+	// Counts returns how many rows the tenant has in each table (all zero
+	// for an unknown tenant).
+	Counts(ctx context.Context, tenant string) (Counts, error)
+
+	// Changes returns up to limit changes with a seq above after, in seq
+	// order (see the package's Change feed section).
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// LastChange returns the highest seq in the change log, 0 if it is
+	// empty. A follower that starts from it, after loading state, misses no
+	// later change.
+	LastChange(ctx context.Context) (int64, error)
+
 	Close() error
+}
+
+// ChangeKind says what a Change changed, and how its Key reads.
+type ChangeKind string
+
+// Change kinds. Puts are announced by key only (read the object back to
+// apply it); a deletion of an object that nodes index in memory by a
+// plaintext value (a list entry or link, by number) carries the deleted
+// row's sealed value in Sealed, so a follower can find what to drop.
+const (
+	ChangeTenant      ChangeKind = "tenant"       // CreateTenant; Key nil
+	ChangeAPIKey      ChangeKind = "api_key"      // AddAPIKey; Key: the 32-byte hash
+	ChangeListPut     ChangeKind = "list_put"     // per entry of PutListEntries; Key: ListChangeKey
+	ChangeListDelete  ChangeKind = "list_delete"  // DeleteListEntry; Key: ListChangeKey; Sealed: the entry's Sealed
+	ChangeRoutePut    ChangeKind = "route_put"    // PutRoute; Key: the route id
+	ChangeRouteDelete ChangeKind = "route_delete" // DeleteRoute; Key: the route id
+	ChangePolicy      ChangeKind = "policy"       // PutPolicy; Key nil
+	ChangeLinkPut     ChangeKind = "link_put"     // per link PutLinks inserted; Key: LinkChangeKey
+	ChangeLinkDelete  ChangeKind = "link_delete"  // per link DeleteLinks removed, by user pseudonym; Key: LinkChangeKey; Sealed: the link's Sealed
+)
+
+// Change is one entry of the change log.
+type Change struct {
+	Seq    int64
+	Tenant string
+	Kind   ChangeKind
+	Key    []byte // which object (see ChangeKind); nil when none
+	Sealed []byte // a deletion's sealed value (see ChangeKind); else nil
+	At     time.Time
+}
+
+// ListChangeKey is the Key of a list entry's change: the list name and the
+// pseudonym (see joinKey).
+func ListChangeKey(list call.ListKind, pseudonym []byte) []byte {
+	return joinKey([]byte(list), pseudonym)
+}
+
+// ListKey splits the Key of a list change; false if it is not one.
+func (c Change) ListKey() (call.ListKind, []byte, bool) {
+	list, p, ok := splitKey(c.Key)
+	return call.ListKind(list), p, ok
+}
+
+// LinkChangeKey is the Key of a link's change: caller and user pseudonyms.
+func LinkChangeKey(callerPseudonym, userPseudonym []byte) []byte {
+	return joinKey(callerPseudonym, userPseudonym)
+}
+
+// LinkKey splits the Key of a link change; false if it is not one.
+func (c Change) LinkKey() (callerPseudonym, userPseudonym []byte, ok bool) {
+	return splitKey(c.Key)
+}
+
+// joinKey encodes two byte strings as one: a's length (uvarint), a, then b.
+func joinKey(a, b []byte) []byte {
+	k := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(a)+len(b)), uint64(len(a)))
+	k = append(k, a...)
+	return append(k, b...)
+}
+
+// splitKey is the inverse of joinKey.
+func splitKey(k []byte) (a, b []byte, ok bool) {
+	n, w := binary.Uvarint(k)
+	if w <= 0 || n > uint64(len(k)-w) {
+		return nil, nil, false
+	}
+	end := w + int(n)
+	return k[w:end:end], k[end:], true
+}
+
+// Counts is how many rows a tenant has in each table.
+type Counts struct {
+	APIKeys     int64 `json:"api_keys"`
+	Calls       int64 `json:"calls"`
+	Labels      int64 `json:"labels"`
+	ListEntries int64 `json:"list_entries"`
+	Routes      int64 `json:"routes"`
+	Policies    int64 `json:"policies"`
+	Links       int64 `json:"links"`
 }
 
 // Tenant is a tenant's stored row.

@@ -29,6 +29,7 @@ var verbs = map[string]func(ctx context.Context, args []string, stdout, stderr i
 	"keys":     keysCmd,
 	"shaken":   shakenCmd,
 	"import":   importCmd,
+	"migrate":  migrateCmd,
 }
 
 const usage = `ringfence screens telephone calls for fraud before they are answered.
@@ -44,6 +45,10 @@ Verbs:
              tenant key NAME: issue another API key for a tenant
   simulate   drive a running server with simulated traffic and print a summary
   import     import a CSV of numbers into a tenant's allow, deny or dno list
+  migrate    migrate --from sqlite:PATH --to postgres://URL [--master-key-file FILE]:
+             copy a stopped single node's store (records and keys included) into an
+             empty database and verify counts per table per tenant; --to alone only
+             applies the schema migrations
   keys       keys generate --out FILE: write a new master key (mode 0600)
   shaken     shaken verify --roots FILE (--identity HEADER | --invite FILE): verify
              STIR/SHAKEN PASSporTs and print the outcome

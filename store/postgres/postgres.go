@@ -8,6 +8,10 @@
 // store/sqlite, with timestamptz for times: they keep microseconds, so a time
 // reads back truncated to the microsecond (SQLite keeps nanoseconds).
 //
+// Writes append to the change log (see store's "Change feed") in their
+// transaction, serialised by an advisory lock so that seq order is commit
+// order, and NOTIFY ringfence_changes at commit; DB.WaitChange listens.
+//
 // Errors follow store's contract: a unique violation is a Conflict, a
 // foreign-key violation (only a tenant can be missing) and a missing row are
 // NotFound, matched by SQLSTATE; anything else is wrapped with the method.
@@ -49,13 +53,17 @@ const (
 // one database as well.
 type DB struct {
 	// Now tells InsertCalls which months are near enough to get a partition
-	// on demand (see InsertCalls). Nil means time.Now. Set it before use.
+	// on demand (see InsertCalls), and stamps the change log
+	// (store.Change.At). Nil means time.Now. Set it before use.
 	Now func() time.Time
 
 	pool *pgxpool.Pool
 
 	mu     sync.Mutex
 	months map[time.Time]bool // months known to have a partition
+
+	lisOnce sync.Once
+	lis     *listener // follows the change log's NOTIFY; nil until WaitChange
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -109,8 +117,13 @@ func newMigrations(db *sql.DB) (*goose.Provider, error) {
 		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
 }
 
-// Close closes the connection pool, waiting for connections in use.
+// Close stops the change listener, if WaitChange started one, and closes
+// the connection pool, waiting for connections in use.
 func (db *DB) Close() error {
+	db.lisOnce.Do(func() {}) // no listener starts after this
+	if db.lis != nil {
+		db.lis.close()
+	}
 	db.pool.Close()
 	return nil
 }

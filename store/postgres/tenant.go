@@ -13,10 +13,26 @@ import (
 
 // CreateTenant stores a new tenant; Conflict if the id exists.
 func (db *DB) CreateTenant(ctx context.Context, t store.Tenant) error {
-	_, err := db.pool.Exec(ctx,
-		`INSERT INTO tenants (id, name, region, keys, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		t.ID, t.Name, t.Region, t.Keys, ts(t.CreatedAt))
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`INSERT INTO tenants (id, name, region, keys, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			t.ID, t.Name, t.Region, t.Keys, ts(t.CreatedAt))
+		if err != nil {
+			return err
+		}
+		return db.appendChanges(ctx, tx, store.Change{Tenant: t.ID, Kind: store.ChangeTenant})
+	})
 	return fail("create tenant", "tenant", err)
+}
+
+// Tenant returns one tenant; NotFound if absent.
+func (db *DB) Tenant(ctx context.Context, id string) (store.Tenant, error) {
+	t := store.Tenant{ID: id}
+	var created *time.Time
+	err := db.pool.QueryRow(ctx, `SELECT name, region, keys, created_at FROM tenants WHERE id = $1`, id).
+		Scan(&t.Name, &t.Region, &t.Keys, &created)
+	t.CreatedAt = timeOf(created)
+	return t, fail("tenant", "tenant", err)
 }
 
 // Tenants returns every tenant ordered by id.
@@ -38,10 +54,35 @@ func (db *DB) Tenants(ctx context.Context) ([]store.Tenant, error) {
 // AddAPIKey stores the hash of a tenant's API key; Conflict if the hash is
 // stored already, NotFound if the tenant is not.
 func (db *DB) AddAPIKey(ctx context.Context, k store.APIKey) error {
-	_, err := db.pool.Exec(ctx,
-		`INSERT INTO api_keys (hash, tenant, name, created_at) VALUES ($1, $2, $3, $4)`,
-		k.Hash[:], k.Tenant, k.Name, ts(k.CreatedAt))
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`INSERT INTO api_keys (hash, tenant, name, created_at) VALUES ($1, $2, $3, $4)`,
+			k.Hash[:], k.Tenant, k.Name, ts(k.CreatedAt))
+		if err != nil {
+			return err
+		}
+		return db.appendChanges(ctx, tx, store.Change{Tenant: k.Tenant, Kind: store.ChangeAPIKey, Key: k.Hash[:]})
+	})
 	return fail("add api key", "api key", err)
+}
+
+// APIKeys returns the tenant's API keys ordered by hash.
+func (db *DB) APIKeys(ctx context.Context, tenant string) ([]store.APIKey, error) {
+	rows, err := db.pool.Query(ctx,
+		`SELECT hash, tenant, name, created_at FROM api_keys WHERE tenant = $1 ORDER BY hash`, tenant)
+	if err != nil {
+		return nil, fail("api keys", "api key", err)
+	}
+	ks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.APIKey, error) {
+		var k store.APIKey
+		var hash []byte
+		var created *time.Time
+		err := r.Scan(&hash, &k.Tenant, &k.Name, &created)
+		copy(k.Hash[:], hash)
+		k.CreatedAt = timeOf(created)
+		return k, err
+	})
+	return ks, fail("api keys", "api key", err)
 }
 
 // TenantByAPIKey returns the tenant id owning the key hash; NotFound if none.
@@ -53,18 +94,42 @@ func (db *DB) TenantByAPIKey(ctx context.Context, hash [32]byte) (string, error)
 
 // PutRoute inserts or replaces a route.
 func (db *DB) PutRoute(ctx context.Context, tenant string, r call.Route) error {
-	_, err := db.pool.Exec(ctx, `
-		INSERT INTO routes (tenant, id, kind, country, fail_open) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (tenant, id) DO UPDATE SET
-			kind = excluded.kind, country = excluded.country, fail_open = excluded.fail_open`,
-		tenant, r.ID, string(r.Kind), r.Country, r.FailOpen)
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO routes (tenant, id, kind, country, fail_open) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (tenant, id) DO UPDATE SET
+				kind = excluded.kind, country = excluded.country, fail_open = excluded.fail_open`,
+			tenant, r.ID, string(r.Kind), r.Country, r.FailOpen)
+		if err != nil {
+			return err
+		}
+		return db.appendChanges(ctx, tx, store.Change{Tenant: tenant, Kind: store.ChangeRoutePut, Key: []byte(r.ID)})
+	})
 	return fail("put route", "route", err)
 }
 
 // DeleteRoute removes a route; NotFound if absent.
 func (db *DB) DeleteRoute(ctx context.Context, tenant, id string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM routes WHERE tenant = $1 AND id = $2`, tenant, id)
-	return fail("delete route", "route", mustAffect(tag, err, "route"))
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM routes WHERE tenant = $1 AND id = $2`, tenant, id)
+		if err := mustAffect(tag, err, "route"); err != nil {
+			return err
+		}
+		return db.appendChanges(ctx, tx, store.Change{Tenant: tenant, Kind: store.ChangeRouteDelete, Key: []byte(id)})
+	})
+	return fail("delete route", "route", err)
+}
+
+// Route returns one route; NotFound if absent.
+func (db *DB) Route(ctx context.Context, tenant, id string) (call.Route, error) {
+	r := call.Route{ID: id}
+	err := db.pool.QueryRow(ctx,
+		`SELECT kind, country, fail_open FROM routes WHERE tenant = $1 AND id = $2`, tenant, id).
+		Scan(&r.Kind, &r.Country, &r.FailOpen)
+	if err != nil {
+		return call.Route{}, fail("route", "route", err)
+	}
+	return r, nil
 }
 
 // Routes returns the tenant's routes ordered by id.
@@ -90,14 +155,20 @@ func (db *DB) PutPolicy(ctx context.Context, tenant string, p call.Policy) error
 	if err != nil {
 		return fail("put policy", "policy", err)
 	}
-	tag, err := db.pool.Exec(ctx, `
-		INSERT INTO policies (tenant, version, policy) VALUES ($1, $2, $3)
-		ON CONFLICT (tenant) DO UPDATE SET version = excluded.version, policy = excluded.policy
-		WHERE policies.version = excluded.version - 1`,
-		tenant, p.Version, string(body))
-	if err == nil && tag.RowsAffected() == 0 {
-		err = call.Errorf(call.Conflict, "policy version must be one more than the stored version")
-	}
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO policies (tenant, version, policy) VALUES ($1, $2, $3)
+			ON CONFLICT (tenant) DO UPDATE SET version = excluded.version, policy = excluded.policy
+			WHERE policies.version = excluded.version - 1`,
+			tenant, p.Version, string(body))
+		if err == nil && tag.RowsAffected() == 0 {
+			err = call.Errorf(call.Conflict, "policy version must be one more than the stored version")
+		}
+		if err != nil {
+			return err
+		}
+		return db.appendChanges(ctx, tx, store.Change{Tenant: tenant, Kind: store.ChangePolicy})
+	})
 	return fail("put policy", "policy", err)
 }
 

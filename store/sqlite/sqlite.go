@@ -38,6 +38,10 @@ const readConns = 4
 
 // DB is an open SQLite store. Safe for concurrent use.
 type DB struct {
+	// Now stamps the change log (store.Change.At). Nil means time.Now. Set
+	// it before use.
+	Now func() time.Time
+
 	write *sql.DB // one connection
 	read  *sql.DB // query-only connections
 }
@@ -110,6 +114,13 @@ func newMigrations(db *sql.DB) (*goose.Provider, error) {
 // Close closes both connection pools.
 func (db *DB) Close() error {
 	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+func (db *DB) now() time.Time {
+	if db.Now != nil {
+		return db.Now()
+	}
+	return time.Now()
 }
 
 // inTx runs fn in a write transaction, committed if fn returns nil.

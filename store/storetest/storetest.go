@@ -50,6 +50,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UnknownTenant", testUnknownTenant},
 		{"UpdateCallEndsInOrder", testUpdateCallEndsInOrder},
 		{"PageLimits", testPageLimits},
+		{"ChangeLog", testChangeLog},
+		{"ChangeLogFailedWrites", testChangeLogFailedWrites},
+		{"ChangesPaging", testChangesPaging},
+		{"ChangesFollowedConcurrently", testChangesFollowedConcurrently},
+		{"ChangeKeys", testChangeKeys},
+		{"SingleReaders", testSingleReaders},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
