@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -71,52 +72,84 @@ func post(t *testing.T, url, key, body string) map[string]any {
 // logs for each number in E.164, national and digits-only form and for its
 // unkeyed SHA-256: there must be no hit.
 func TestNoPlaintextNumbers(t *testing.T) {
-	dir := t.TempDir()
-	var logs bytes.Buffer
-	m := startMain(t, dir, &logs)
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		var logs bytes.Buffer
+		m := startMain(t, dir, &logs)
+		writeKnownNumbers(t, m)
+		// Scan while running (the WAL holds the recent writes) and after a
+		// clean shutdown (the WAL checkpointed into the database).
+		files := readAll(dir)
+		if _, ok := files["ringfence.db-wal"]; !ok {
+			t.Fatalf("no WAL among %d files while running", len(files))
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range readAll(dir) {
+			files[name+" (after close)"] = b
+		}
+		files["log"] = logs.Bytes()
+		if !bytes.Contains(logs.Bytes(), []byte("request")) {
+			t.Fatal("the debug log recorded no requests; the scan would prove nothing")
+		}
+		scanForNumbers(t, files)
+	})
+	t.Run("postgres dump", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		var logs bytes.Buffer
+		m := startMainOn(t, t.TempDir(), dsn, &logs)
+		defer m.Close()
+		writeKnownNumbers(t, m)
+		dump, err := exec.Command("pg_dump", "--data-only", dsn).Output()
+		if err != nil {
+			t.Fatalf("pg_dump: %v", err)
+		}
+		if !bytes.Contains(dump, []byte("COPY public.calls")) && !bytes.Contains(dump, []byte("calls_")) {
+			t.Fatal("the dump holds no call records; the scan would prove nothing")
+		}
+		scanForNumbers(t, map[string][]byte{"pg_dump": dump, "log": logs.Bytes()})
+	})
+}
+
+// knownNumbers are written through the API and must never be found.
+var knownNumbers = []struct{ e164, national string }{
+	{"+447400123456", "07400123456"},
+	{"+442079460123", "02079460123"},
+	{"+441134960000", "01134960000"},
+	{"+447700900777", "07700900777"},
+}
+
+// writeKnownNumbers screens, labels and lists the known numbers through
+// the API and waits until everything is written.
+func writeKnownNumbers(t *testing.T, m *Main) {
+	t.Helper()
 	ctx := t.Context()
 	_, key, err := m.Node.CreateTenant(ctx, "bank", "Bank", "GB")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + m.Addr
-	numbers := []struct{ e164, national string }{
-		{"+447400123456", "07400123456"},
-		{"+442079460123", "02079460123"},
-		{"+441134960000", "01134960000"},
-		{"+447700900777", "07700900777"},
-	}
-	for i, n := range numbers {
-		dialled := numbers[(i+1)%len(numbers)]
+	for i, n := range knownNumbers {
+		dialled := knownNumbers[(i+1)%len(knownNumbers)]
 		r := post(t, base+"/v1/screen", key, `{"caller":"`+n.national+`","dialled":"`+dialled.e164+`","user_ref":"cust-`+strconv.Itoa(i)+`",
 			"signalling":{"from":"<sip:`+n.e164+`@carrier.example>","pai":"<tel:`+n.e164+`>","verstat":"TN-Validation-Passed-A"}}`)
 		post(t, base+"/v1/calls/"+r["record_id"].(string)+"/label", key, `{"label":"fraud","fraud_type":"spoofing","note":"called back `+n.national+`"}`)
 		post(t, base+"/v1/lists/dno", key, `{"number":"`+n.e164+`","reason":"test"}`)
 	}
-	// Scan while running (the WAL holds the recent writes) and after a
-	// clean shutdown (the WAL checkpointed into the database).
 	if err := m.Node.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	files := readAll(dir)
-	if _, ok := files["ringfence.db-wal"]; !ok {
-		t.Fatalf("no WAL among %d files while running", len(files))
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range readAll(dir) {
-		files[name+" (after close)"] = b
-	}
-	files["log"] = logs.Bytes()
-	if !bytes.Contains(logs.Bytes(), []byte("request")) {
-		t.Fatal("the debug log recorded no requests; the scan would prove nothing")
-	}
-	for _, n := range numbers {
+}
+
+// scanForNumbers fails for every known number found in any blob, in E.164,
+// national or digits-only form or as its unkeyed SHA-256 (hex or raw).
+func scanForNumbers(t *testing.T, blobs map[string][]byte) {
+	t.Helper()
+	for _, n := range knownNumbers {
 		sum := sha256.Sum256([]byte(n.e164))
-		forms := []string{n.e164, n.national, n.e164[1:], hex.EncodeToString(sum[:]), string(sum[:])}
-		for _, f := range forms {
-			for name, b := range files {
+		for _, f := range []string{n.e164, n.national, n.e164[1:], hex.EncodeToString(sum[:]), string(sum[:])} {
+			for name, b := range blobs {
 				if bytes.Contains(b, []byte(f)) {
 					t.Errorf("%s holds %q", name, f)
 				}
