@@ -26,6 +26,55 @@ type Config struct {
 	Thresholds  Thresholds
 	Shaken      ShakenVerifier   // verifies Identity headers; nil => no shaken.* markers
 	Now         func() time.Time // clock for evaluation timestamps; nil => time.Now
+	// Shared, when set, is a velocity source shared by the cluster's nodes
+	// (velocity/redisvel). The engine observes every call into it as well as
+	// into its own windows, and reads each count as the larger of the two.
+	// Its methods must not block: they are on the per-call path. nil => this
+	// node's windows only.
+	Shared SharedVelocity
+}
+
+// SharedVelocity is velocity state shared across nodes, read and written
+// without waiting on the network. *velocity.Windows satisfies it too.
+type SharedVelocity interface {
+	Observe(caller, dialled velocity.Key, userRef uint64, at time.Time)
+	ObserveEnd(caller velocity.Key, at time.Time, duration time.Duration)
+	Counts(caller, dialled velocity.Key, at time.Time) velocity.Counts
+}
+
+// combined is this node's windows plus the shared source: each count is the
+// larger of the two. The shared source holds this node's own calls once
+// flushed, so adding would count them twice; max never overcounts and is
+// right whenever one side holds every call of the key (the SBC hashing by
+// caller, or a fresh shared view).
+type combined struct {
+	local  *velocity.Windows
+	shared SharedVelocity
+}
+
+func (c combined) Observe(caller, dialled velocity.Key, userRef uint64, at time.Time) {
+	c.local.Observe(caller, dialled, userRef, at)
+	c.shared.Observe(caller, dialled, userRef, at)
+}
+
+func (c combined) ObserveEnd(caller velocity.Key, at time.Time, d time.Duration) {
+	c.local.ObserveEnd(caller, at, d)
+	c.shared.ObserveEnd(caller, at, d)
+}
+
+func (c combined) Counts(caller, dialled velocity.Key, at time.Time) velocity.Counts {
+	l, s := c.local.Counts(caller, dialled, at), c.shared.Counts(caller, dialled, at)
+	return velocity.Counts{
+		CallerMinute:          max(l.CallerMinute, s.CallerMinute),
+		CallerHour:            max(l.CallerHour, s.CallerHour),
+		CallerDay:             max(l.CallerDay, s.CallerDay),
+		DistinctDialledHour:   max(l.DistinctDialledHour, s.DistinctDialledHour),
+		DistinctUsersDay:      max(l.DistinctUsersDay, s.DistinctUsersDay),
+		SweepHour:             max(l.SweepHour, s.SweepHour),
+		DistinctCallersTenMin: max(l.DistinctCallersTenMin, s.DistinctCallersTenMin),
+		EndedDay:              max(l.EndedDay, s.EndedDay),
+		ShortDay:              max(l.ShortDay, s.ShortDay),
+	}
 }
 
 // Engine evaluates calls. Safe for concurrent use.
@@ -33,7 +82,7 @@ type Engine struct {
 	cfg  Config
 	now  func() time.Time
 	norm *numbering.Normaliser
-	win  *velocity.Windows
+	win  SharedVelocity // *velocity.Windows, or combined with Config.Shared
 
 	mu      sync.RWMutex
 	tenants map[string]*tenant
@@ -52,11 +101,16 @@ func New(cfg Config) *Engine {
 	if now == nil {
 		now = time.Now
 	}
+	local := velocity.New(cfg.Velocity)
+	var win SharedVelocity = local
+	if cfg.Shared != nil {
+		win = combined{local: local, shared: cfg.Shared}
+	}
 	e := &Engine{
 		cfg:     cfg,
 		now:     now,
 		norm:    numbering.New(cfg.NumberCache),
-		win:     velocity.New(cfg.Velocity),
+		win:     win,
 		tenants: make(map[string]*tenant),
 	}
 	e.norm.Warm()

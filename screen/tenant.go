@@ -15,7 +15,7 @@ import (
 type tenant struct {
 	info   call.Tenant
 	homeCC string // the home region's country calling code, "+44"
-	idx    uint32 // velocity namespace
+	idx    uint32 // velocity namespace: a hash of the tenant id, the same on every node
 
 	mu     sync.RWMutex
 	policy *policy
@@ -80,7 +80,7 @@ func (e *Engine) SetTenant(info call.Tenant, p call.Policy) {
 	defer e.mu.Unlock()
 	t := e.tenants[info.ID]
 	if t == nil {
-		t = &tenant{idx: uint32(len(e.tenants) + 1), routes: map[string]call.Route{}, links: map[uint64][]uint64{}, users: map[uint64]int{}, candidates: map[[2]uint64]int64{}, seen: map[uint64]int{}}
+		t = &tenant{idx: tenantIndex(info.ID), routes: map[string]call.Route{}, links: map[uint64][]uint64{}, users: map[uint64]int{}, candidates: map[[2]uint64]int64{}, seen: map[uint64]int{}}
 		for i := range t.lists {
 			t.lists[i] = map[uint64]listed{}
 		}
@@ -379,4 +379,16 @@ func (e *Engine) Listed(tenantID string, list call.ListKind, n call.Number) (cal
 		en.ExpiresAt = time.Unix(0, l.expires)
 	}
 	return en, true
+}
+
+// tenantIndex names a tenant in the velocity windows: FNV-1a of its id, so
+// nodes that share windows (velocity/redisvel) agree whatever order they
+// learnt their tenants in.
+func tenantIndex(id string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return h | 1
 }

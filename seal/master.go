@@ -1,7 +1,9 @@
 package seal
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -135,3 +137,16 @@ func (m MasterKey) GoString() string { return masterKeyRedacted }
 
 // LogValue returns a fixed placeholder; the key is never logged.
 func (m MasterKey) LogValue() slog.Value { return slog.StringValue(masterKeyRedacted) }
+
+// Derive returns a 32-byte secret for one purpose, derived from the master
+// key with HMAC-SHA-256 over the label (e.g. the key of shared velocity
+// pseudonyms, which every node of a cluster must agree on). Different labels
+// give independent secrets; the master key cannot be recovered from one.
+func (m MasterKey) Derive(label string) []byte {
+	if m.key == nil {
+		return nil
+	}
+	mac := hmac.New(sha256.New, m.key()[:])
+	mac.Write([]byte("ringfence/seal derive\x00" + label))
+	return mac.Sum(nil)
+}

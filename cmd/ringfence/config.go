@@ -49,9 +49,10 @@ type Config struct {
 	} `json:"stir"`
 
 	Engine struct {
-		NumberCache  int `json:"number_cache"`  // normalised numbers memoised (default 1048576)
-		VelocityKeys int `json:"velocity_keys"` // keys in the velocity windows (default 1048576)
-		MaxLinks     int `json:"max_links"`     // customer links per tenant (default 1048576)
+		NumberCache  int    `json:"number_cache"`  // normalised numbers memoised (default 1048576)
+		VelocityKeys int    `json:"velocity_keys"` // keys in the velocity windows (default 1048576)
+		MaxLinks     int    `json:"max_links"`     // customer links per tenant (default 1048576)
+		Redis        string `json:"redis"`         // optional Redis host:port: velocity windows shared across the nodes of a cluster
 	} `json:"engine"`
 
 	Log struct {

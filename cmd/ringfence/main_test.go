@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ringfence/ringfence/seal"
 	"github.com/ringfence/ringfence/store/postgres/pgtest"
@@ -446,5 +449,62 @@ func TestShakenLint(t *testing.T) {
 		if err := run(t.Context(), []string{"shaken", "lint", dir + file}, &out, io.Discard); err == nil || !strings.Contains(out.String(), ": unreadable: ") {
 			t.Errorf("%s: unreadable certificate not reported (%v, %q)", file, err, out.String())
 		}
+	}
+}
+
+// TestSharedVelocity runs two nodes (separate SQLite stores, the same master
+// key) sharing velocity windows through Redis: a caller's calls on node A
+// raise the velocity markers of its next call on node B.
+func TestSharedVelocity(t *testing.T) {
+	const redis = "127.0.0.1:6379"
+	if c, err := net.DialTimeout("tcp", redis, time.Second); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Redis unreachable at %s: %v", redis, err)
+		}
+		t.Skipf("Redis unreachable at %s: %v", redis, err)
+	} else {
+		c.Close()
+	}
+	mk := filepath.Join(t.TempDir(), "master.key")
+	if _, err := seal.GenerateMasterKeyFile(mk); err != nil {
+		t.Fatal(err)
+	}
+	node := func() (*Main, string) {
+		c := Config{Data: t.TempDir(), MasterKeyFile: mk}
+		c.HTTP.Addr = "127.0.0.1:0"
+		c.Engine.Redis = redis
+		c.defaults()
+		m := &Main{Config: c, Log: slog.New(slog.DiscardHandler)}
+		if err := m.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		_, key, err := m.Node.CreateTenant(t.Context(), "bank", "", "GB")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, key
+	}
+	a, keyA := node()
+	b, keyB := node()
+	caller := fmt.Sprintf("+4474009%05d", time.Now().UnixNano()%100000) // fresh per run
+	now := time.Now().UTC()
+	for i := range 4 {
+		post(t, "http://"+a.Addr+"/v1/screen", keyA, fmt.Sprintf(`{"caller":%q,"dialled":"+442079460123","started_at":%q}`,
+			caller, now.Add(time.Duration(i-5)*time.Second).Format(time.RFC3339Nano)))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v := post(t, "http://"+b.Addr+"/v1/screen", keyB, fmt.Sprintf(`{"caller":%q,"dialled":"+442079460123","started_at":%q}`,
+			caller, now.Format(time.RFC3339Nano)))
+		for _, mk := range v["markers"].([]any) {
+			if mk.(map[string]any)["code"] == "velocity.caller_minute" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node B never saw node A's calls: %v", v["markers"])
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

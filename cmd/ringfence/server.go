@@ -25,6 +25,7 @@ import (
 	"github.com/ringfence/ringfence/store/postgres"
 	"github.com/ringfence/ringfence/store/sqlite"
 	"github.com/ringfence/ringfence/velocity"
+	"github.com/ringfence/ringfence/velocity/redisvel"
 )
 
 // Main is one running ringfence: store, node and listeners. Run binds the
@@ -40,6 +41,7 @@ type Main struct {
 
 	SIP    *sipfront.Server // nil when no SIP listener is configured
 	Shaken *stir.Verifier   // nil when no STI-CA roots are configured
+	Shared *redisvel.Shared // nil when no Redis is configured
 
 	http  *http.Server
 	ready atomic.Bool
@@ -77,6 +79,15 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 		return err
 	}
 	m.Store = st
+	var shared screen.SharedVelocity
+	if c.Engine.Redis != "" {
+		m.Shared, err = redisvel.Open(redisvel.Config{Addr: c.Engine.Redis, Secret: key.Derive("redisvel v1"), Logger: m.Log.With("component", "redisvel")})
+		if err != nil {
+			st.Close()
+			return err
+		}
+		shared = m.Shared
+	}
 	var shaken screen.ShakenVerifier
 	if m.Shaken, err = newShaken(c, m.Log); err != nil {
 		st.Close()
@@ -89,6 +100,7 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 		ApplianceID: c.Appliance,
 		Engine: screen.Config{
 			Shaken:      shaken,
+			Shared:      shared,
 			NumberCache: c.Engine.NumberCache,
 			MaxLinks:    c.Engine.MaxLinks,
 			Velocity:    velocity.Config{MaxKeys: c.Engine.VelocityKeys},
@@ -98,6 +110,9 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 	}, st, seal.NewKeyring(key))
 	if err != nil {
 		st.Close()
+		if m.Shared != nil {
+			m.Shared.Close()
+		}
 		return err
 	}
 	return nil
@@ -197,6 +212,9 @@ func (m *Main) Close() error {
 	}
 	if m.Shaken != nil {
 		errs = append(errs, m.Shaken.Close())
+	}
+	if m.Shared != nil {
+		errs = append(errs, m.Shared.Close())
 	}
 	return errors.Join(errs...)
 }
