@@ -196,6 +196,9 @@ func New(cfg Config, s Screener) (*Server, error) {
 	return srv, nil
 }
 
+// udpBuffer is the socket buffer size asked for on the UDP listener.
+const udpBuffer = 8 << 20
+
 // Listen binds every configured listener, synchronously, so a busy port
 // fails here, then serves them on goroutines the server owns until ctx is
 // cancelled or Close is called. It can be called once.
@@ -228,6 +231,12 @@ func (s *Server) Listen(ctx context.Context) error {
 			return fail(fmt.Errorf("sip: listen udp %s: %w", s.cfg.UDP, err))
 		}
 		udp = pc.(*net.UDPConn)
+		// A deep receive buffer absorbs bursts, so that under overload a
+		// request is read late and answered by the failure policy (a fast
+		// 503 or unscored 302) rather than dropped unseen by the kernel.
+		// The kernel caps it at net.core.rmem_max; errors are harmless.
+		udp.SetReadBuffer(udpBuffer)
+		udp.SetWriteBuffer(udpBuffer)
 	}
 	if s.cfg.TCP != "" {
 		l, err := lc.Listen(ctx, "tcp", s.cfg.TCP)
