@@ -29,11 +29,11 @@ type Route struct {
 // Validate reports the first problem with r as an *Error naming the field.
 func (r Route) Validate() error {
 	switch {
-	case !validID(r.ID):
+	case !ValidID(r.ID):
 		return Errorf(Invalid, "id: must be 1-64 characters of letters, digits, '-', '_' or '.'")
 	case r.Kind != Domestic && r.Kind != International:
 		return Errorf(Invalid, "kind: must be %q or %q", Domestic, International)
-	case r.Country != "" && !validRegion(r.Country):
+	case r.Country != "" && !ValidRegion(r.Country):
 		return Errorf(Invalid, "country: must be an ISO 3166 alpha-2 code such as \"GB\"")
 	}
 	return nil
@@ -140,7 +140,9 @@ func (p Policy) validate(prefix string) error {
 	return nil
 }
 
-func validID(s string) bool {
+// ValidID reports whether s is usable as a tenant, route or appliance id:
+// 1-64 characters of letters, digits, '-', '_' or '.'.
+func ValidID(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false
 	}
@@ -152,12 +154,7 @@ func validID(s string) bool {
 	return true
 }
 
-func validRegion(s string) bool {
+// ValidRegion reports whether s is an upper-case ISO 3166 alpha-2 code.
+func ValidRegion(s string) bool {
 	return len(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'
 }
-
-// ValidRegion reports whether s is an upper-case ISO 3166 alpha-2 code.
-func ValidRegion(s string) bool { return validRegion(s) }
-
-// ValidID reports whether s is usable as a tenant, route or appliance id.
-func ValidID(s string) bool { return validID(s) }
