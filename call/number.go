@@ -34,20 +34,6 @@ func (n Number) Key() uint64 {
 // Present reports whether the number has a usable E.164 form.
 func (n Number) Present() bool { return n.E164 != "" }
 
-// Masked returns the number with all but its last three digits hidden, for
-// display to people not allowed to see it and for nothing else.
-func (n Number) Masked() string {
-	switch {
-	case n.Withheld:
-		return "withheld"
-	case len(n.E164) > 6:
-		return n.E164[:3] + "*******"[:min(7, len(n.E164)-6)] + n.E164[len(n.E164)-3:]
-	case n.E164 != "":
-		return "***"
-	}
-	return "invalid"
-}
-
 // NumberType is the kind of range a number belongs to.
 type NumberType string
 
