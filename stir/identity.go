@@ -105,8 +105,9 @@ func ParseIdentity(h string) (Identity, error) {
 	return id, nil
 }
 
-// cutParam returns the text up to the next ';' outside <...> and "...".
-func cutParam(s string) (param, rest string) {
+// indexOutside returns the index of the first sep in s outside <...> and
+// "..." (with backslash escapes in quotes), or -1.
+func indexOutside(s string, sep byte) int {
 	angle, quote := false, false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
@@ -122,9 +123,17 @@ func cutParam(s string) (param, rest string) {
 			angle = true
 		case c == '>':
 			angle = false
-		case c == ';' && !angle:
-			return s[:i], s[i+1:]
+		case c == sep && !angle:
+			return i
 		}
+	}
+	return -1
+}
+
+// cutParam returns the text up to the next ';' outside <...> and "...".
+func cutParam(s string) (param, rest string) {
+	if i := indexOutside(s, ';'); i >= 0 {
+		return s[:i], s[i+1:]
 	}
 	return s, ""
 }
@@ -133,30 +142,17 @@ func cutParam(s string) (param, rest string) {
 // commas (RFC 3261 section 7.3.1) at the commas outside <...> and "...",
 // appending the non-empty values to dst.
 func splitValues(dst []string, s string) []string {
-	angle, quote := false, false
-	start := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case quote:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				quote = false
-			}
-		case c == '"':
-			quote = true
-		case c == '<':
-			angle = true
-		case c == '>':
-			angle = false
-		case c == ',' && !angle:
-			if v := trimLWS(s[start:i]); v != "" {
-				dst = append(dst, v)
-			}
-			start = i + 1
+	for {
+		i := indexOutside(s, ',')
+		if i < 0 {
+			break
 		}
+		if v := trimLWS(s[:i]); v != "" {
+			dst = append(dst, v)
+		}
+		s = s[i+1:]
 	}
-	if v := trimLWS(s[start:]); v != "" {
+	if v := trimLWS(s); v != "" {
 		dst = append(dst, v)
 	}
 	return dst
