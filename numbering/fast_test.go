@@ -197,7 +197,10 @@ func TestFastPathConcurrentFirstUse(t *testing.T) {
 }
 
 // exampleRow is a row of the example-number file.
-type exampleRow struct{ region, typ, national, e164 string }
+type exampleRow struct {
+	region, typ, national, e164 string
+	valid                       bool // expected_valid
+}
 
 func readExamples(t *testing.T) []exampleRow {
 	t.Helper()
@@ -218,7 +221,7 @@ func readExamples(t *testing.T) []exampleRow {
 	for i, h := range header {
 		col[strings.TrimSpace(h)] = i
 	}
-	for _, name := range []string{"region", "type", "national_number", "e164"} {
+	for _, name := range []string{"region", "type", "national_number", "e164", "expected_valid"} {
 		if _, ok := col[name]; !ok {
 			t.Fatalf("%s: no column %q", exampleNumbersCSV, name)
 		}
@@ -232,7 +235,11 @@ func readExamples(t *testing.T) []exampleRow {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows = append(rows, exampleRow{rec[col["region"]], rec[col["type"]], rec[col["national_number"]], rec[col["e164"]]})
+		valid, err := strconv.ParseBool(strings.TrimSpace(rec[col["expected_valid"]]))
+		if err != nil {
+			t.Fatalf("row %d: expected_valid: %v", len(rows)+1, err)
+		}
+		rows = append(rows, exampleRow{rec[col["region"]], rec[col["type"]], rec[col["national_number"]], rec[col["e164"]], valid})
 	}
 	return rows
 }

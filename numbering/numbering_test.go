@@ -2,10 +2,8 @@ package numbering
 
 import (
 	"bufio"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -276,62 +274,27 @@ var csvType = map[string][]call.NumberType{
 // TestExampleNumbers is the conformance test against libphonenumber's
 // example number of every type in every region.
 func TestExampleNumbers(t *testing.T) {
-	f, err := os.Open(exampleNumbersCSV)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("shared test data %s not found (it lives beside the repository in /work/shared); skipping the conformance test", exampleNumbersCSV)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	header, err := r.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[strings.TrimSpace(h)] = i
-	}
-	for _, name := range []string{"region", "type", "e164", "expected_valid"} {
-		if _, ok := col[name]; !ok {
-			t.Fatalf("%s: no column %q in header %q", exampleNumbersCSV, name, header)
-		}
-	}
-	rows := 0
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows++
-		region, typ, e164 := rec[col["region"]], rec[col["type"]], rec[col["e164"]]
-		wantValid, err := strconv.ParseBool(strings.TrimSpace(rec[col["expected_valid"]]))
-		if err != nil {
-			t.Fatalf("row %d: expected_valid: %v", rows, err)
-		}
-		types, ok := csvType[typ]
+	rows := readExamples(t)
+	for i, row := range rows {
+		types, ok := csvType[row.typ]
 		if !ok {
-			t.Errorf("row %d: unknown type %q", rows, typ)
+			t.Errorf("row %d: unknown type %q", i+1, row.typ)
 			continue
 		}
-		n := Parse(e164, region)
-		checkE164(t, e164, n)
-		if n.E164 != e164 {
-			t.Errorf("%s %s: Parse(%q) = %q, want itself", region, typ, e164, n.E164)
+		n := Parse(row.e164, row.region)
+		checkE164(t, row.e164, n)
+		if n.E164 != row.e164 {
+			t.Errorf("%s %s: Parse(%q) = %q, want itself", row.region, row.typ, row.e164, n.E164)
 		}
-		if n.Valid != wantValid {
-			t.Errorf("%s %s: %s Valid = %v, want %v", region, typ, e164, n.Valid, wantValid)
+		if n.Valid != row.valid {
+			t.Errorf("%s %s: %s Valid = %v, want %v", row.region, row.typ, row.e164, n.Valid, row.valid)
 		}
 		if !containsType(types, n.Type) {
-			t.Errorf("%s %s: %s Type = %s, want one of %v", region, typ, e164, n.Type, types)
+			t.Errorf("%s %s: %s Type = %s, want one of %v", row.region, row.typ, row.e164, n.Type, types)
 		}
 	}
-	if rows < 1000 {
-		t.Errorf("only %d rows read from %s", rows, exampleNumbersCSV)
+	if len(rows) < 1000 {
+		t.Errorf("only %d rows read from %s", len(rows), exampleNumbersCSV)
 	}
 }
 
