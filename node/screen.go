@@ -198,12 +198,17 @@ func (n *Node) sealLink(tenant string, caller call.Number, userRef string, at ti
 	blob, _ := json.Marshal([2]string{caller.E164, userRef})
 	return store.Link{
 		CallerPseudonym: cp, UserPseudonym: up, At: at.UTC(),
-		Sealed: k.Seal(blob, aad("links", tenant, fmt.Sprintf("%x/%x", cp, up))),
+		Sealed: k.Seal(blob, linkAAD(tenant, cp, up)),
 	}, nil
 }
 
+// linkAAD binds a sealed link to its tenant and its pair of pseudonyms.
+func linkAAD(tenant string, caller, user []byte) []byte {
+	return aad("links", tenant, fmt.Sprintf("%x/%x", caller, user))
+}
+
 func openLink(tenant string, k *seal.TenantKeys, l store.Link) (caller, user string, err error) {
-	b, err := k.Open(l.Sealed, aad("links", tenant, fmt.Sprintf("%x/%x", l.CallerPseudonym, l.UserPseudonym)))
+	b, err := k.Open(l.Sealed, linkAAD(tenant, l.CallerPseudonym, l.UserPseudonym))
 	if err != nil {
 		return "", "", fmt.Errorf("open link: %w", err)
 	}
