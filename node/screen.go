@@ -69,9 +69,11 @@ func (in *Incoming) Validate(now time.Time) error {
 			return call.Errorf(call.Invalid, "signalling.%s: at most %d characters", f.name, maxHeader)
 		}
 	}
-	for _, v := range append(s.PAI[:len(s.PAI):len(s.PAI)], s.Identity...) {
-		if len(v) > 4*maxHeader {
-			return call.Errorf(call.Invalid, "signalling: pai and identity values at most %d characters", 4*maxHeader)
+	for _, vs := range [][]string{s.PAI, s.Identity} {
+		for _, v := range vs {
+			if len(v) > 4*maxHeader {
+				return call.Errorf(call.Invalid, "signalling: pai and identity values at most %d characters", 4*maxHeader)
+			}
 		}
 	}
 	return nil
