@@ -1,14 +1,26 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"net/url"
+	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ringfence/ringfence/call"
 )
+
+var update = flag.Bool("update", false, "rewrite docs/api.md from Routes and openapi.json")
+
+// apiDoc is the route reference generated from Routes.
+const apiDoc = "../docs/api.md"
 
 // openAPIMethods are the operation keys of an OpenAPI path item.
 var openAPIMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -81,9 +93,9 @@ func TestOpenAPIRoutes(t *testing.T) {
 	ops := openAPIOperations(t, doc)
 	want := map[string]bool{}
 	for _, route := range Routes {
-		method, path, ok := cut(route)
+		method, path, ok := cut(route.Pattern)
 		if !ok {
-			t.Errorf("Routes entry %q has no method", route)
+			t.Errorf("Routes entry %q has no method", route.Pattern)
 			continue
 		}
 		key := method + " " + path
@@ -101,6 +113,55 @@ func TestOpenAPIRoutes(t *testing.T) {
 	sort.Strings(extra)
 	for _, key := range extra {
 		t.Errorf("openapi.json documents %s, which is not in Routes", key)
+	}
+}
+
+// TestOpenAPIRoles checks each operation's x-roles against the roles its
+// route allows, that a route with roles documents 403 and bearer auth, and
+// that a route without roles documents no security.
+func TestOpenAPIRoles(t *testing.T) {
+	doc := parseOpenAPI(t)
+	ops := openAPIOperations(t, doc)
+	for _, route := range Routes {
+		method, path, _ := cut(route.Pattern)
+		op, ok := ops[method+" "+path]
+		if !ok {
+			continue // TestOpenAPIRoutes reports it
+		}
+		t.Run(route.Pattern, func(t *testing.T) {
+			raw, ok := op["x-roles"].([]any)
+			if !ok {
+				t.Fatalf("x-roles missing or not an array: %v", op["x-roles"])
+			}
+			var got []string
+			for _, r := range raw {
+				s, _ := r.(string)
+				got = append(got, s)
+			}
+			var want []string
+			for _, r := range route.Roles {
+				want = append(want, string(r))
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("x-roles = %v, want %v (Routes)", got, want)
+			}
+			responses, _ := op["responses"].(map[string]any)
+			security, hasSecurity := op["security"].([]any)
+			if route.Roles == nil {
+				if !hasSecurity || len(security) != 0 {
+					t.Errorf("route needs no credentials but security = %v, want []", op["security"])
+				}
+				return
+			}
+			if hasSecurity && len(security) == 0 {
+				t.Error("route needs an API key but security is []")
+			}
+			for _, code := range []string{"401", "403"} {
+				if _, ok := responses[code]; !ok {
+					t.Errorf("no %s response", code)
+				}
+			}
+		})
 	}
 }
 
@@ -233,4 +294,109 @@ func lookup(v any, keys ...string) any {
 		}
 	}
 	return v
+}
+
+// renderAPIDoc renders docs/api.md: every route in Routes with its roles,
+// grouped by the operation's first OpenAPI tag (in order of first use),
+// with the operation's summary as its purpose.
+func renderAPIDoc(t *testing.T) []byte {
+	t.Helper()
+	doc := parseOpenAPI(t)
+	ops := openAPIOperations(t, doc)
+	var b bytes.Buffer
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# HTTP API routes\n\n")
+	w("<!-- Generated from httpapi.Routes and httpapi/openapi.json by\n")
+	w("     go test ./httpapi -run TestAPIDoc -update\n")
+	w("     Do not edit by hand: change Routes in httpapi/server.go and the summaries in openapi.json. -->\n\n")
+	w("Every route ringfence's HTTP API serves, with the roles whose API keys may call\n")
+	w("it and what it is for. Requests, answers and errors are specified in the OpenAPI\n")
+	w("document, served at `GET /v1/openapi.json` (source: `httpapi/openapi.json`, where\n")
+	w("each operation lists the same roles in `x-roles`).\n\n")
+	w("A key whose role is not listed gets `403`; no key, or an unknown one, gets `401`.\n")
+	w("Every query is scoped to the key's tenant: naming another tenant's object answers\n")
+	w("`404`, exactly as for an object that does not exist.\n\n")
+	w("Roles: %s.\n", roleNames(call.Roles, "`", ", "))
+
+	var tags []string
+	byTag := map[string][]Route{}
+	for _, route := range Routes {
+		method, path, _ := cut(route.Pattern)
+		op, ok := ops[method+" "+path]
+		if !ok {
+			t.Errorf("%s: not in openapi.json, so docs/api.md has no purpose for it", route.Pattern)
+		}
+		tag := "Other"
+		if ts, _ := op["tags"].([]any); len(ts) > 0 {
+			tag, _ = ts[0].(string)
+		}
+		if byTag[tag] == nil {
+			tags = append(tags, tag)
+		}
+		byTag[tag] = append(byTag[tag], route)
+	}
+	for _, tag := range tags {
+		w("\n## %s\n\n", tag)
+		w("| method | path | roles | purpose |\n")
+		w("| --- | --- | --- | --- |\n")
+		for _, route := range byTag[tag] {
+			method, path, _ := cut(route.Pattern)
+			summary, _ := ops[method+" "+path]["summary"].(string)
+			roles := roleNames(route.Roles, "", ", ")
+			switch {
+			case route.Roles == nil:
+				roles = "none (no API key)"
+			case slices.Equal(route.Roles, call.Roles):
+				roles = "any"
+			}
+			w("| %s | `%s` | %s | %s |\n", method, path, roles, summary)
+		}
+	}
+	return b.Bytes()
+}
+
+func roleNames(roles []call.Role, quote, sep string) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = quote + string(r) + quote
+	}
+	return strings.Join(s, sep)
+}
+
+// TestAPIDoc checks docs/api.md is what renderAPIDoc makes of Routes; run
+// with -update to rewrite it.
+func TestAPIDoc(t *testing.T) {
+	want := renderAPIDoc(t)
+	if *update {
+		if err := os.WriteFile(apiDoc, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	got, err := os.ReadFile(apiDoc)
+	if err != nil {
+		t.Fatalf("%v (generate it with: go test ./httpapi -run TestAPIDoc -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+		for i := range max(len(g), len(w)) {
+			var gl, wl string
+			if i < len(g) {
+				gl = g[i]
+			}
+			if i < len(w) {
+				wl = w[i]
+			}
+			if gl != wl {
+				t.Errorf("%s is out of date with Routes; regenerate with: go test ./httpapi -run TestAPIDoc -update\nline %d:\n got %q\nwant %q", apiDoc, i+1, gl, wl)
+				break
+			}
+		}
+	}
+	for _, route := range Routes {
+		method, path, _ := cut(route.Pattern)
+		if !bytes.Contains(want, []byte("| "+method+" | `"+path+"` |")) {
+			t.Errorf("%s missing from the doc", route.Pattern)
+		}
+	}
 }

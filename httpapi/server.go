@@ -4,12 +4,13 @@
 package httpapi
 
 import (
-	"context"
 	_ "embed"
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,28 +45,72 @@ type Server struct {
 	ready  func() bool
 }
 
-// Routes lists every route the API serves, as "METHOD /path". The OpenAPI
-// document and the tests are checked against it.
-var Routes = []string{
-	"POST /v1/screen",
-	"GET /v1/calls",
-	"GET /v1/calls/{id}",
-	"PATCH /v1/calls/{id}",
-	"POST /v1/calls/{id}/label",
-	"GET /v1/lists/{list}",
-	"POST /v1/lists/{list}",
-	"POST /v1/lists/{list}/import",
-	"DELETE /v1/lists/{list}/numbers/{number}",
-	"GET /v1/routes",
-	"GET /v1/routes/{id}",
-	"PUT /v1/routes/{id}",
-	"DELETE /v1/routes/{id}",
-	"GET /v1/policy",
-	"PUT /v1/policy",
-	"GET /v1/openapi.json",
-	"GET /healthz",
-	"GET /readyz",
-	"GET /metrics",
+// Route is one route the API serves: "METHOD /path", the roles that may
+// call it (none: no credentials needed) and its handler.
+type Route struct {
+	Pattern string
+	Roles   []call.Role
+	handler func(*Server, http.ResponseWriter, *http.Request)
+}
+
+// Role sets of the routes below.
+var (
+	screening    = []call.Role{call.Admin, call.Analyst, call.Integration}
+	reviewing    = []call.Role{call.Admin, call.Analyst}
+	configuring  = []call.Role{call.Admin}
+	readingConf  = []call.Role{call.Admin, call.Analyst}
+	privacyRoles = []call.Role{call.PrivacyOfficer}
+	holdsRoles   = []call.Role{call.PrivacyOfficer, call.Admin}
+	auditRoles   = []call.Role{call.Auditor}
+	disputing    = []call.Role{call.Admin, call.Analyst, call.PrivacyOfficer}
+)
+
+// Routes lists every route the API serves. The OpenAPI document, the
+// authorisation matrix test and docs/api.md are checked against it.
+var Routes = []Route{
+	{"POST /v1/screen", screening, (*Server).screen},
+	{"GET /v1/calls", reviewing, (*Server).listCalls},
+	{"GET /v1/calls/{id}", reviewing, (*Server).getCall},
+	{"PATCH /v1/calls/{id}", screening, (*Server).endCall},
+	{"POST /v1/calls/{id}/label", reviewing, (*Server).label},
+	{"GET /v1/lists/{list}", readingConf, (*Server).listEntries},
+	{"POST /v1/lists/{list}", configuring, (*Server).addListEntry},
+	{"POST /v1/lists/{list}/import", configuring, (*Server).importList},
+	{"DELETE /v1/lists/{list}/numbers/{number}", configuring, (*Server).deleteListEntry},
+	{"GET /v1/routes", readingConf, (*Server).listRoutes},
+	{"GET /v1/routes/{id}", readingConf, (*Server).getRoute},
+	{"PUT /v1/routes/{id}", configuring, (*Server).putRoute},
+	{"DELETE /v1/routes/{id}", configuring, (*Server).deleteRoute},
+	{"GET /v1/policy", readingConf, (*Server).getPolicy},
+	{"PUT /v1/policy", configuring, (*Server).putPolicy},
+	{"POST /v1/keys", configuring, (*Server).newKey},
+	{"POST /v1/privacy/cases", privacyRoles, (*Server).openCase},
+	{"GET /v1/privacy/cases", privacyRoles, (*Server).listCases},
+	{"GET /v1/privacy/cases/{id}", privacyRoles, (*Server).getCase},
+	{"POST /v1/privacy/cases/{id}/steps", privacyRoles, (*Server).stepCase},
+	{"POST /v1/privacy/cases/{id}/fulfil", privacyRoles, (*Server).fulfilCase},
+	{"GET /v1/privacy/cases/{id}/package", privacyRoles, (*Server).casePackage},
+	{"GET /v1/privacy/holds", holdsRoles, (*Server).listHolds},
+	{"POST /v1/privacy/holds", holdsRoles, (*Server).placeHold},
+	{"DELETE /v1/privacy/holds/{id}", holdsRoles, (*Server).liftHold},
+	{"POST /v1/privacy/consents", privacyRoles, (*Server).recordConsent},
+	{"GET /v1/privacy/retention", holdsRoles, (*Server).getRetention},
+	{"PUT /v1/privacy/retention", privacyRoles, (*Server).putRetention},
+	{"GET /v1/privacy/records", call.Roles, (*Server).records},
+	{"GET /v1/audit", auditRoles, (*Server).auditEntries},
+	{"POST /v1/audit/verify", auditRoles, (*Server).verifyAudit},
+	{"POST /v1/reports", reviewing, (*Server).fileReport},
+	{"GET /v1/reports", reviewing, (*Server).listReports},
+	{"DELETE /v1/reports/{id}", reviewing, (*Server).withdrawReport},
+	{"GET /v1/consortium", reviewing, (*Server).consortiumStatus},
+	{"PUT /v1/consortium/membership", configuring, (*Server).joinConsortium},
+	{"DELETE /v1/consortium/membership", configuring, (*Server).leaveConsortium},
+	{"POST /v1/consortium/disputes", disputing, (*Server).openDispute},
+	{"GET /v1/consortium/entries/{number}", reviewing, (*Server).consortiumEntry},
+	{"GET /v1/openapi.json", nil, (*Server).openAPI},
+	{"GET /healthz", nil, (*Server).healthz},
+	{"GET /readyz", nil, (*Server).readyz},
+	{"GET /metrics", nil, (*Server).metrics},
 }
 
 // New returns the API handler over n. ready reports whether the node can
@@ -87,31 +132,14 @@ func New(cfg Config, n *node.Node, ready func() bool) *Server {
 		ready = func() bool { return true }
 	}
 	s := &Server{cfg: cfg, node: n, log: cfg.Log, mux: http.NewServeMux(), ready: ready}
-	handlers := map[string]http.HandlerFunc{
-		"POST /v1/screen":                          s.auth(s.screen),
-		"GET /v1/calls":                            s.auth(s.listCalls),
-		"GET /v1/calls/{id}":                       s.auth(s.getCall),
-		"PATCH /v1/calls/{id}":                     s.auth(s.endCall),
-		"POST /v1/calls/{id}/label":                s.auth(s.label),
-		"GET /v1/lists/{list}":                     s.auth(s.listEntries),
-		"POST /v1/lists/{list}":                    s.auth(s.addListEntry),
-		"POST /v1/lists/{list}/import":             s.auth(s.importList),
-		"DELETE /v1/lists/{list}/numbers/{number}": s.auth(s.deleteListEntry),
-		"GET /v1/routes":                           s.auth(s.listRoutes),
-		"GET /v1/routes/{id}":                      s.auth(s.getRoute),
-		"PUT /v1/routes/{id}":                      s.auth(s.putRoute),
-		"DELETE /v1/routes/{id}":                   s.auth(s.deleteRoute),
-		"GET /v1/policy":                           s.auth(s.getPolicy),
-		"PUT /v1/policy":                           s.auth(s.putPolicy),
-		"GET /v1/openapi.json":                     s.openAPI,
-		"GET /healthz":                             s.healthz,
-		"GET /readyz":                              s.readyz,
-		"GET /metrics":                             s.metrics,
-	}
 	allow := map[string][]string{}
 	for _, route := range Routes {
-		method, path, _ := cut(route)
-		s.mux.HandleFunc(route, handlers[route])
+		method, path, _ := cut(route.Pattern)
+		h := func(w http.ResponseWriter, r *http.Request) { route.handler(s, w, r) }
+		if route.Roles != nil {
+			h = s.auth(route.Roles, h)
+		}
+		s.mux.HandleFunc(route.Pattern, h)
 		allow[path] = append(allow[path], method)
 	}
 	for path, methods := range allow {
@@ -183,14 +211,17 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-type ctxKey int
+// principal is who is calling (set by auth).
+func principal(r *http.Request) call.Principal {
+	p, _ := node.PrincipalOf(r.Context())
+	return p
+}
 
-const tenantKey ctxKey = 0
+func tenantOf(r *http.Request) string { return principal(r).Tenant }
 
-func tenantOf(r *http.Request) string { return r.Context().Value(tenantKey).(string) }
-
-// auth checks the bearer key and the tenant's rate limit.
-func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
+// auth checks the bearer key, that its role is one of roles, and the
+// tenant's rate limit.
+func (s *Server) auth(roles []call.Role, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key, ok := bearer(r.Header.Get("Authorization"))
 		if !ok {
@@ -198,19 +229,31 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, call.Errorf(call.Unauthorized, "missing API key: send \"Authorization: Bearer <key>\""))
 			return
 		}
-		tenant, err := s.node.Authenticate(r.Context(), key)
+		p, err := s.node.Authenticate(r.Context(), key)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ringfence", error="invalid_token"`)
 			writeError(w, err)
 			return
 		}
-		if wait := s.limit(tenant); wait > 0 {
+		if !slices.Contains(roles, p.Role) {
+			writeError(w, call.Errorf(call.Forbidden, "role %s may not %s; it needs one of %s", p.Role, r.Pattern, roleList(roles)))
+			return
+		}
+		if wait := s.limit(p.Tenant); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 			writeError(w, call.Errorf(call.Overloaded, "rate limit of %g requests/s exceeded; retry later", s.cfg.RatePerKey))
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), tenantKey, tenant)))
+		h(w, r.WithContext(node.As(r.Context(), p)))
 	}
+}
+
+func roleList(roles []call.Role) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	return strings.Join(s, ", ")
 }
 
 func bearer(h string) (string, bool) {

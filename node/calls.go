@@ -23,7 +23,7 @@ func (n *Node) UpdateCallEnd(ctx context.Context, tenant, id string, end call.En
 	case end.Egress != "" && !call.ValidID(end.Egress):
 		return nil, call.Errorf(call.Invalid, "egress_route: must be 1-64 characters of letters, digits, '-', '_' or '.'")
 	}
-	c, err := n.Call(ctx, tenant, id)
+	c, err := n.record(ctx, tenant, id)
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +41,15 @@ func (n *Node) UpdateCallEnd(ctx context.Context, tenant, id string, end call.En
 // Call returns one of the tenant's records, opened, including one still
 // waiting to be written. NotFound if absent.
 func (n *Node) Call(ctx context.Context, tenant, id string) (*call.Call, error) {
+	c, err := n.record(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	return c, n.audit(ctx, tenant, "call.read", id, nil)
+}
+
+// record is Call without the audit, for the node's own reads.
+func (n *Node) record(ctx context.Context, tenant, id string) (*call.Call, error) {
 	if !call.ValidRecordID(id) {
 		return nil, call.Errorf(call.NotFound, "no call record %q", id)
 	}
@@ -91,6 +100,12 @@ func (n *Node) Calls(ctx context.Context, tenant string, f store.CallFilter) ([]
 	if len(rows) == f.Limit {
 		next = rows[len(rows)-1].ID
 	}
+	if len(rows) > 0 {
+		ids := map[string]any{"records": len(rows), "newest": rows[0].ID, "oldest": rows[len(rows)-1].ID}
+		if err := n.audit(ctx, tenant, "call.list", "calls", ids); err != nil {
+			return nil, "", err
+		}
+	}
 	return out, next, nil
 }
 
@@ -135,6 +150,9 @@ func (n *Node) Label(ctx context.Context, tenant, id string, l call.Label) (*cal
 	if err := n.store.AddLabel(ctx, row); err != nil {
 		return nil, err
 	}
+	if err := n.audit(ctx, tenant, "label.write", id, map[string]string{"label": string(l.Label), "fraud_type": l.FraudType}); err != nil {
+		return nil, err
+	}
 	stored, err := n.store.Call(ctx, tenant, id)
 	if err != nil {
 		return nil, err
@@ -156,6 +174,7 @@ func (n *Node) Label(ctx context.Context, tenant, id string, l call.Label) (*cal
 			return nil, err
 		}
 		n.engine.Unlink(tenant, c.Caller)
+		n.shareLabel(ctx, tenant, id, c, l.FraudType)
 	case call.Genuine:
 		if deny, ok := n.engine.Listed(tenant, call.DenyList, c.Caller); ok && deny.Reason == fraudReason(id) {
 			if err := n.DeleteListEntry(ctx, tenant, call.DenyList, c.Caller.E164); err != nil {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ringfence/ringfence/call"
 )
@@ -14,12 +15,18 @@ func (n *Node) PutRoute(ctx context.Context, tenant string, r call.Route) error 
 	if err := n.store.PutRoute(ctx, tenant, r); err != nil {
 		return err
 	}
+	if err := n.audit(ctx, tenant, "route.write", r.ID, r); err != nil {
+		return err
+	}
 	return n.engine.PutRoute(tenant, r)
 }
 
 // DeleteRoute removes a route. NotFound if absent.
 func (n *Node) DeleteRoute(ctx context.Context, tenant, id string) error {
 	if err := n.store.DeleteRoute(ctx, tenant, id); err != nil {
+		return err
+	}
+	if err := n.audit(ctx, tenant, "route.delete", id, nil); err != nil {
 		return err
 	}
 	return n.engine.DeleteRoute(tenant, id)
@@ -77,6 +84,9 @@ func (n *Node) PutPolicy(ctx context.Context, tenant string, p call.Policy) (cal
 		p.Shadow.Version = p.Version
 	}
 	if err := n.store.PutPolicy(ctx, tenant, p); err != nil {
+		return call.Policy{}, err
+	}
+	if err := n.audit(ctx, tenant, "policy.write", fmt.Sprint(p.Version), p); err != nil {
 		return call.Policy{}, err
 	}
 	return p, n.engine.SetPolicy(tenant, p)

@@ -205,6 +205,12 @@ func (f *follower) applyOne(ctx context.Context, c store.Change) error {
 	if c.Kind == store.ChangeTenant {
 		return f.addTenant(ctx, c.Tenant)
 	}
+	if isConsortiumChange(c) {
+		if n.cfg.Consortium == nil {
+			return nil
+		}
+		return n.cfg.Consortium.Apply(ctx, c)
+	}
 	k, err := n.tenantKeys(c.Tenant)
 	if err != nil {
 		return skip("%w", errNotLoaded)
@@ -214,14 +220,19 @@ func (f *follower) applyOne(ctx context.Context, c store.Change) error {
 		if len(c.Key) != 32 {
 			return skip("api key hash of %d bytes", len(c.Key))
 		}
+		// Authenticate reads a new key's holder on first use.
 		n.mu.Lock()
-		n.apiKeys[[32]byte(c.Key)] = c.Tenant
+		delete(n.apiKeys, [32]byte(c.Key))
 		n.mu.Unlock()
 
 	case store.ChangeListDelete:
 		list, p, ok := c.ListKey()
 		if !ok {
 			return skip("malformed list key")
+		}
+		if c.Sealed == nil { // an erasure: only the pseudonym travels
+			n.engine.Forget(c.Tenant, matchPseudonym(k, p), true)
+			return nil
 		}
 		b, err := k.Open(c.Sealed, listAAD(c.Tenant, list, p))
 		if err != nil {
@@ -272,11 +283,25 @@ func (f *follower) applyOne(ctx context.Context, c store.Change) error {
 		if !ok {
 			return skip("malformed link key")
 		}
+		if c.Sealed == nil { // an erasure
+			n.engine.Forget(c.Tenant, matchPseudonym(k, caller), false)
+			return nil
+		}
 		number, _, err := openLink(c.Tenant, k, store.Link{CallerPseudonym: caller, UserPseudonym: user, Sealed: c.Sealed})
 		if err != nil {
 			return skip("%w", err)
 		}
 		n.engine.Unlink(c.Tenant, n.engine.Number(c.Tenant, number))
+
+	case store.ChangeTenantKeys:
+		return n.reopenKeys(ctx, c.Tenant)
+
+	case store.ChangeSubjectFlags:
+		fl, err := n.store.SubjectFlags(ctx, c.Tenant, c.Key)
+		if err != nil {
+			return err
+		}
+		n.setFlags(fl)
 
 	default:
 		return skip("unknown change kind %q", c.Kind)
@@ -284,18 +309,29 @@ func (f *follower) applyOne(ctx context.Context, c store.Change) error {
 	return nil
 }
 
+// matchPseudonym matches the E.164 numbers whose pseudonym is p.
+func matchPseudonym(k *seal.TenantKeys, p []byte) func(string) bool {
+	return func(e164 string) bool {
+		q := k.Pseudonym(e164)
+		return string(q[:]) == string(p)
+	}
+}
+
 // addTenant loads a tenant made on another node (or by the CLI); one this
 // node knows already is left as it is.
 func (f *follower) addTenant(ctx context.Context, id string) error {
-	if _, err := f.n.tenantKeys(id); err == nil {
-		return nil
-	}
 	t, err := f.n.store.Tenant(ctx, id)
 	switch {
 	case call.ErrorCode(err) == call.NotFound:
 		return skip("tenant %q is not stored", id)
 	case err != nil:
 		return err
+	case !t.DeletedAt.IsZero():
+		f.n.drop(id)
+		return nil
+	}
+	if _, err := f.n.tenantKeys(id); err == nil {
+		return nil
 	}
 	if err := f.n.load(ctx, t); err != nil {
 		return fmt.Errorf("load tenant %s: %w", id, err)

@@ -86,9 +86,8 @@ func testFollow(t *testing.T, poll time.Duration, open func() store.Store) {
 	}
 	lags = append(lags, eventually(t, "tenant on B", limit, func() bool { _, err := b.Tenant("bank"); return err == nil }))
 	eventually(t, "API key on B", limit, func() bool {
-		b.mu.RLock()
-		defer b.mu.RUnlock()
-		return b.apiKeys[seal.HashAPIKey(key)] == "bank"
+		p, err := b.Authenticate(ctx, key)
+		return err == nil && p.Tenant == "bank" && p.Role == call.Admin
 	})
 
 	// List entries: one by one, deleted, and a bulk import.

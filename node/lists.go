@@ -47,7 +47,14 @@ func (n *Node) AddListEntry(ctx context.Context, tenant string, list call.ListKi
 		return call.ListEntry{}, call.Errorf(call.Invalid, "expires_at: must be in the future")
 	}
 	e := call.ListEntry{List: list, Number: num, Reason: reason, ExpiresAt: expires.UTC(), CreatedAt: now}
-	return e, n.putListEntries(ctx, tenant, []call.ListEntry{e})
+	if err := n.putListEntries(ctx, tenant, []call.ListEntry{e}); err != nil {
+		return call.ListEntry{}, err
+	}
+	k, err := n.tenantKeys(tenant)
+	if err != nil {
+		return call.ListEntry{}, err
+	}
+	return e, n.audit(ctx, tenant, "list.write", string(list)+"/"+hex.EncodeToString(pseudonym(k, num)), nil)
 }
 
 func checkReason(reason, field string) error {
@@ -102,7 +109,11 @@ func (n *Node) DeleteListEntry(ctx context.Context, tenant string, list call.Lis
 	if err != nil {
 		return err
 	}
-	if err := n.store.DeleteListEntry(ctx, tenant, list, pseudonym(k, num)); err != nil {
+	p := pseudonym(k, num)
+	if err := n.store.DeleteListEntry(ctx, tenant, list, p); err != nil {
+		return err
+	}
+	if err := n.audit(ctx, tenant, "list.delete", string(list)+"/"+hex.EncodeToString(p), nil); err != nil {
 		return err
 	}
 	return n.engine.DeleteListEntry(tenant, list, num)
@@ -134,6 +145,9 @@ func (n *Node) ListEntries(ctx context.Context, tenant string, list call.ListKin
 		if out[i], err = n.openListEntry(tenant, k, r); err != nil {
 			return nil, "", err
 		}
+	}
+	if err := n.audit(ctx, tenant, "list.read", string(list), map[string]any{"entries": len(rows), "after": cursor}); err != nil {
+		return nil, "", err
 	}
 	next := ""
 	if len(rows) == limit {
@@ -245,7 +259,10 @@ func (n *Node) ImportList(ctx context.Context, tenant string, list call.ListKind
 			}
 		}
 	}
-	return res, flush()
+	if err := flush(); err != nil {
+		return res, err
+	}
+	return res, n.audit(ctx, tenant, "list.import", string(list), map[string]int{"added": res.Added, "rejected": res.RejectedCount})
 }
 
 func parseTime(s string) (time.Time, error) {

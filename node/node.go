@@ -7,6 +7,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ringfence/ringfence/call"
+	"github.com/ringfence/ringfence/consortium"
 	"github.com/ringfence/ringfence/screen"
 	"github.com/ringfence/ringfence/seal"
 	"github.com/ringfence/ringfence/store"
@@ -26,6 +28,10 @@ type Config struct {
 	Engine      screen.Config
 	Recorder    RecorderConfig
 	Follow      FollowConfig
+	Audit       Auditor               // nil => nothing audited (tests)
+	AuditKey    ed25519.PublicKey     // verifies the audit log's checkpoints; nil => VerifyAudit unavailable
+	StoreName   string                // the store's name in privacy receipts ("sqlite", "postgres"); "" => "store"
+	Consortium  *consortium.Service   // the fraud-sharing consortium; nil => none (its View must be Engine.Consortium's)
 	Now         func() time.Time      // nil => time.Now
 	Log         *slog.Logger          // nil => discard
 	Metrics     prometheus.Registerer // nil => not registered
@@ -48,7 +54,10 @@ type Node struct {
 
 	mu      sync.RWMutex
 	keys    map[string]*seal.TenantKeys // tenant id -> opened keys
-	apiKeys map[[32]byte]string         // key hash -> tenant id
+	apiKeys map[[32]byte]call.Principal // key hash -> who holds it
+
+	fmu   sync.RWMutex
+	flags map[string]map[[32]byte]store.SubjectFlags // tenant -> pseudonym -> processing limits (only subjects with some)
 }
 
 // Open builds a node over st, loading every tenant's policy, routes, lists
@@ -79,7 +88,8 @@ func Open(ctx context.Context, cfg Config, st store.Store, ring *seal.Keyring) (
 		engine:  screen.New(cfg.Engine),
 		m:       newMetrics(cfg.Metrics),
 		keys:    map[string]*seal.TenantKeys{},
-		apiKeys: map[[32]byte]string{},
+		apiKeys: map[[32]byte]call.Principal{},
+		flags:   map[string]map[[32]byte]store.SubjectFlags{},
 	}
 	start := time.Now()
 	last, err := st.LastChange(ctx)
@@ -91,8 +101,16 @@ func Open(ctx context.Context, cfg Config, st store.Store, ring *seal.Keyring) (
 		return nil, fmt.Errorf("load tenants: %w", err)
 	}
 	for _, t := range tenants {
+		if !t.DeletedAt.IsZero() {
+			continue // offboarded: its keys are destroyed
+		}
 		if err := n.load(ctx, t); err != nil {
 			return nil, fmt.Errorf("load tenant %s: %w", t.ID, err)
+		}
+	}
+	if svc := cfg.Consortium; svc != nil {
+		if err := svc.Load(ctx); err != nil && call.ErrorCode(err) != call.NotFound {
+			return nil, fmt.Errorf("load the consortium: %w", err)
 		}
 	}
 	n.rec = n.startRecorder()
@@ -124,6 +142,11 @@ const loadPage = 1000
 
 // load brings one stored tenant into memory.
 func (n *Node) load(ctx context.Context, t store.Tenant) error {
+	wrapped, err := n.upgradeKeys(ctx, t)
+	if err != nil {
+		return fmt.Errorf("upgrade keys: %w", err)
+	}
+	t.Keys = wrapped
 	keys, err := n.ring.Open(t.ID, t.Keys)
 	if err != nil {
 		return fmt.Errorf("open keys: %w", err)
@@ -140,6 +163,9 @@ func (n *Node) load(ctx context.Context, t store.Tenant) error {
 	n.mu.Unlock()
 	n.engine.SetTenant(call.Tenant{ID: t.ID, Name: t.Name, Region: t.Region, CreatedAt: t.CreatedAt}, p)
 
+	if err := n.loadFlags(ctx, t.ID); err != nil {
+		return err
+	}
 	routes, err := n.store.Routes(ctx, t.ID)
 	if err != nil {
 		return err
@@ -227,15 +253,25 @@ func (n *Node) CreateTenant(ctx context.Context, id, name, region string) (call.
 	if err := n.load(ctx, row); err != nil {
 		return call.Tenant{}, "", err
 	}
-	key, err := n.NewAPIKey(ctx, id, "initial")
+	if err := n.audit(ctx, id, "tenant.create", id, map[string]string{"region": region}); err != nil {
+		return call.Tenant{}, "", err
+	}
+	key, err := n.NewAPIKey(ctx, id, "initial", call.Admin)
 	if err != nil {
 		return call.Tenant{}, "", err
 	}
 	return call.Tenant{ID: id, Name: name, Region: region, CreatedAt: now}, key, nil
 }
 
-// NewAPIKey issues another API key for the tenant.
-func (n *Node) NewAPIKey(ctx context.Context, tenantID, name string) (string, error) {
+// NewAPIKey issues another API key for the tenant, with the given role.
+// The key is returned once; only its hash is stored.
+func (n *Node) NewAPIKey(ctx context.Context, tenantID, name string, role call.Role) (string, error) {
+	if _, err := call.ParseRole(string(role)); err != nil {
+		return "", err
+	}
+	if name == "" || len(name) > 64 {
+		return "", call.Errorf(call.Invalid, "name: 1-64 characters")
+	}
 	if _, err := n.tenantKeys(tenantID); err != nil {
 		return "", err
 	}
@@ -243,40 +279,51 @@ func (n *Node) NewAPIKey(ctx context.Context, tenantID, name string) (string, er
 	if err != nil {
 		return "", err
 	}
-	if err := n.store.AddAPIKey(ctx, store.APIKey{Tenant: tenantID, Hash: hash, Name: name, CreatedAt: n.now().UTC()}); err != nil {
+	if err := n.store.AddAPIKey(ctx, store.APIKey{Tenant: tenantID, Hash: hash, Name: name, Role: string(role), CreatedAt: n.now().UTC()}); err != nil {
 		return "", err
 	}
-	n.mu.Lock()
-	n.apiKeys[hash] = tenantID
-	n.mu.Unlock()
+	if err := n.audit(ctx, tenantID, "apikey.create", name, map[string]string{"role": string(role)}); err != nil {
+		return "", err
+	}
 	return key, nil
 }
 
-// Authenticate returns the tenant owning the API key: Unauthorized if none.
+// Authenticate returns who holds the API key: Unauthorized if nobody.
 // Known keys are answered from memory.
-func (n *Node) Authenticate(ctx context.Context, key string) (string, error) {
+func (n *Node) Authenticate(ctx context.Context, key string) (call.Principal, error) {
 	hash := seal.HashAPIKey(key)
 	n.mu.RLock()
-	id, ok := n.apiKeys[hash]
+	p, ok := n.apiKeys[hash]
 	n.mu.RUnlock()
 	if ok {
-		return id, nil
+		return p, nil
 	}
+	unknown := call.Errorf(call.Unauthorized, "unknown API key")
 	id, err := n.store.TenantByAPIKey(ctx, hash)
 	switch call.ErrorCode(err) {
 	case "":
 	case call.NotFound:
-		return "", call.Errorf(call.Unauthorized, "unknown API key")
+		return call.Principal{}, unknown
 	default:
-		return "", err
+		return call.Principal{}, err
 	}
 	if _, err := n.tenantKeys(id); err != nil {
-		return "", call.Errorf(call.Unauthorized, "unknown API key")
+		return call.Principal{}, unknown
 	}
-	n.mu.Lock()
-	n.apiKeys[hash] = id
-	n.mu.Unlock()
-	return id, nil
+	keys, err := n.store.APIKeys(ctx, id)
+	if err != nil {
+		return call.Principal{}, err
+	}
+	for _, k := range keys {
+		if k.Hash == hash {
+			p = call.Principal{Tenant: id, Role: call.Role(k.Role), Actor: "key:" + k.Name}
+			n.mu.Lock()
+			n.apiKeys[hash] = p
+			n.mu.Unlock()
+			return p, nil
+		}
+	}
+	return call.Principal{}, unknown
 }
 
 // Tenant returns a tenant's details.

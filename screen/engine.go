@@ -32,6 +32,9 @@ type Config struct {
 	// Its methods must not block: they are on the per-call path. nil => this
 	// node's windows only.
 	Shared SharedVelocity
+	// Consortium, when set, is the fraud-sharing consortium's view
+	// (*consortium.View); nil => no consortium.* markers.
+	Consortium ConsortiumView
 }
 
 // SharedVelocity is velocity state shared across nodes, read and written

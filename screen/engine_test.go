@@ -1300,6 +1300,7 @@ func replayEngine(t testing.TB) *fixture {
 	sh.Weights = map[string]float64{"velocity.dialled_burst": 0.5}
 	p.Shadow = &sh
 	f := newFixture(t, p)
+	f.useConsortium(replayConsortium(), p) // see consortium_test.go
 	for i := range 5 {
 		f.list(call.DNOList, dialledIn(90+i), "IVR", time.Time{})
 	}

@@ -59,6 +59,9 @@ var Signals = []Signal{
 	{"velocity.short_calls", "velocity", 1.5, "Most of this caller's ended calls in the last 24 hours were short."},
 	{"link.unknown_number", "customer link", 2.5, "The customer id on this call has other numbers linked to it or seen with it in an allowed, spoof-free call, and this caller is none of them (account takeover often calls from a new number)."},
 	{"link.known_customer", "customer link", -2.5, "The caller is linked to the customer id on this call (by two earlier allowed, spoof-free calls at least 20 hours apart, or by an analyst's genuine label), and no spoofing sign fired."},
+	{"consortium.reported", "consortium", 3.0, "Another consortium member confirmed fraud by this number (an analyst's fraud label or a report with evidence); detail: members, fraud types and a recency-weighted confidence. Only members within reciprocity receive it; the tenant's own reports and disputed entries do not count."},
+	{"consortium.reported_multi", "consortium", 2.0, "Two or more distinct other members reported the number (added to consortium.reported)."},
+	{"consortium.recent", "consortium", 1.5, "The newest report by another member is less than 7 days old at the call's start (added to consortium.reported)."},
 }
 
 var defaultWeight = func() map[string]float64 {
@@ -139,6 +142,7 @@ func (ev *eval) collect() {
 	ev.shaken()
 	ev.verstat()
 	ev.lists()
+	ev.consortium()
 	ev.velocity()
 	ev.customerLink() // last: it looks at the spoofing signs above
 }

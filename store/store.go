@@ -51,7 +51,8 @@ type Store interface {
 	CreateTenant(ctx context.Context, t Tenant) error
 	// Tenants returns every tenant ordered by id.
 	Tenants(ctx context.Context) ([]Tenant, error)
-	// AddAPIKey stores the SHA-256 hash of a tenant's API key.
+	// AddAPIKey stores the SHA-256 hash of a tenant's API key and its role;
+	// Invalid if the role is neither "" nor a call.Role.
 	AddAPIKey(ctx context.Context, k APIKey) error
 	// TenantByAPIKey returns the tenant id owning the key hash; NotFound if none.
 	TenantByAPIKey(ctx context.Context, hash [32]byte) (string, error)
@@ -129,6 +130,11 @@ type Store interface {
 	// later change.
 	LastChange(ctx context.Context) (int64, error)
 
+	Privacy    // rights cases, holds, retention purges, rewrap (privacy.go)
+	AuditLog   // the hash-chained audit log (audit.go)
+	Consortium // fraud-sharing consortia (consortium.go)
+	TenantKeys // key rotation (keys.go)
+
 	Close() error
 }
 
@@ -139,8 +145,15 @@ type ChangeKind string
 // apply it); a deletion of an object that nodes index in memory by a
 // plaintext value (a list entry or link, by number) carries the deleted
 // row's sealed value in Sealed, so a follower can find what to drop.
+//
+// Except after erasure: the list and link deletions of Privacy.EraseSubject
+// carry Sealed nil, and it clears Sealed from the subject's earlier
+// deletions too, since an erased number must not survive as a sealed copy
+// in the log. A follower that meets a deletion with Sealed nil drops the
+// object by its Key (the pseudonyms), keeping a pseudonym index for that
+// or reloading the list or links.
 const (
-	ChangeTenant      ChangeKind = "tenant"       // CreateTenant; Key nil
+	ChangeTenant      ChangeKind = "tenant"       // CreateTenant, Privacy.DeleteTenantData; Key nil
 	ChangeAPIKey      ChangeKind = "api_key"      // AddAPIKey; Key: the 32-byte hash
 	ChangeListPut     ChangeKind = "list_put"     // per entry of PutListEntries; Key: ListChangeKey
 	ChangeListDelete  ChangeKind = "list_delete"  // DeleteListEntry; Key: ListChangeKey; Sealed: the entry's Sealed
@@ -216,8 +229,9 @@ type Tenant struct {
 	ID        string
 	Name      string
 	Region    string
-	Keys      []byte // the tenant's key set, wrapped by the master key
+	Keys      []byte // the tenant's key set, wrapped by the master key; nil once deleted
 	CreatedAt time.Time
+	DeletedAt time.Time // zero unless offboarded (Privacy.DeleteTenantData)
 }
 
 // APIKey is a hashed bearer key.
@@ -225,6 +239,7 @@ type APIKey struct {
 	Tenant    string
 	Hash      [32]byte
 	Name      string
+	Role      string // a call.Role, or "" for none; keys older than roles read as admin
 	CreatedAt time.Time
 }
 

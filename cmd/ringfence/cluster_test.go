@@ -60,13 +60,13 @@ func (p *proc) log() string {
 }
 
 // startNode runs `ringfence serve` on the store dsn with the shared master
-// key, and returns once it serves HTTP. The process is stopped when t ends,
+// key and key directory (beside the key file), and returns once it serves HTTP. The process is stopped when t ends,
 // and its log shown if t failed.
 func startNode(t *testing.T, bin, name, dsn, key string) *proc {
 	t.Helper()
 	p := &proc{name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve", "--data", filepath.Join(t.TempDir(), name), "--store", dsn,
-		"--master-key-file", key, "--http", "127.0.0.1:0", "--appliance", name)
+		"--master-key-file", key, "--key-dir", filepath.Join(filepath.Dir(key), "keys"), "--http", "127.0.0.1:0", "--appliance", name)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +223,7 @@ func TestCluster(t *testing.T) {
 
 	// A tenant made with the CLI beside the running nodes reaches both.
 	out, err := exec.Command(bin, "tenant", "create", "--store", dsn, "--master-key-file", keyFile,
-		"--data", filepath.Join(dir, "cli"), "bank").CombinedOutput()
+		"--key-dir", filepath.Join(dir, "keys"), "--data", filepath.Join(dir, "cli"), "bank").CombinedOutput()
 	if err != nil {
 		t.Fatalf("tenant create: %v\n%s", err, out)
 	}
@@ -542,7 +542,7 @@ func TestMigrate(t *testing.T) {
 	if _, _, err := n.CreateTenant(ctx, "shop", "Shop", "IE"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.NewAPIKey(ctx, "bank", "second"); err != nil {
+	if _, err := n.NewAPIKey(ctx, "bank", "second", call.Analyst); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.PutRoute(ctx, "bank", call.Route{ID: "intl-in", Kind: call.International, Country: "FR"}); err != nil {
@@ -652,8 +652,8 @@ func TestMigrate(t *testing.T) {
 			t.Fatalf("record %s on the copy:\n got %+v\nwant %+v", r.id, got, w)
 		}
 	}
-	if tenant, err := n2.Authenticate(ctx, bankKey); err != nil || tenant != "bank" {
-		t.Errorf("API key on the copy: %q, %v", tenant, err)
+	if p, err := n2.Authenticate(ctx, bankKey); err != nil || p.Tenant != "bank" {
+		t.Errorf("API key on the copy: %+v, %v", p, err)
 	}
 	if c, err := n2.Screen(ctx, node.Incoming{Tenant: "bank", Caller: denied, Dialled: "+442079460123"}); err != nil || c.Verdict.Action != call.Block {
 		t.Errorf("denied caller on the copy: %+v, %v", c, err)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ringfence/ringfence/call"
 )
 
 // Config is ringfence's configuration: a JSON file (unknown keys are an
@@ -21,6 +23,7 @@ type Config struct {
 	Store         string `json:"store"`           // DSN: "sqlite:PATH" (default sqlite:DATA/ringfence.db) or "postgres://user@host:5432/db"
 	MasterKeyFile string `json:"master_key_file"` // default DATA/master.key
 	MasterKeyEnv  string `json:"master_key_env"`  // name of an environment variable holding the base64 master key; wins over the file
+	KeyDir        string `json:"key_dir"`         // tenants' key-encryption keys, outside the database (default DATA/keys; shared by a cluster's nodes)
 	Appliance     string `json:"appliance_id"`    // this node's name in call records (default: host name)
 
 	HTTP struct {
@@ -54,6 +57,15 @@ type Config struct {
 		MaxLinks     int    `json:"max_links"`     // customer links per tenant (default 1048576)
 		Redis        string `json:"redis"`         // optional Redis host:port: velocity windows shared across the nodes of a cluster
 	} `json:"engine"`
+
+	Consortium struct {
+		ID string `json:"id"` // the fraud-sharing consortium this platform runs (default "ringfence"; "off": none)
+	} `json:"consortium"`
+
+	Housekeeping struct {
+		Every      string `json:"every"`      // how often the retention purge runs (default 1h; "off" to run it only with `ringfence retention run`)
+		Checkpoint string `json:"checkpoint"` // how often the audit log gets a signed checkpoint (default 10m)
+	} `json:"housekeeping"`
 
 	Log struct {
 		Level  string `json:"level"`  // debug, info (default), warn, error
@@ -89,6 +101,12 @@ func (c *Config) defaults() {
 	}
 	if c.MasterKeyFile == "" {
 		c.MasterKeyFile = filepath.Join(c.Data, "master.key")
+	}
+	if c.Consortium.ID == "" {
+		c.Consortium.ID = "ringfence"
+	}
+	if c.KeyDir == "" {
+		c.KeyDir = filepath.Join(c.Data, "keys")
 	}
 	if c.HTTP.Addr == "" {
 		c.HTTP.Addr = "127.0.0.1:8080"
@@ -130,6 +148,19 @@ func (c *Config) validate() error {
 			return fmt.Errorf("stir.freshness: must be a positive duration such as 60s")
 		}
 	}
+	if c.Consortium.ID != "" && c.Consortium.ID != "off" && !call.ValidID(c.Consortium.ID) {
+		return fmt.Errorf("consortium.id: must be 1-64 characters of letters, digits, '-', '_' or '.', or \"off\"")
+	}
+	if c.Housekeeping.Every != "" && c.Housekeeping.Every != "off" {
+		if d, err := time.ParseDuration(c.Housekeeping.Every); err != nil || d < time.Minute {
+			return fmt.Errorf("housekeeping.every: must be \"off\" or a duration of at least 1m such as 1h")
+		}
+	}
+	if c.Housekeeping.Checkpoint != "" {
+		if d, err := time.ParseDuration(c.Housekeeping.Checkpoint); err != nil || d < time.Second {
+			return fmt.Errorf("housekeeping.checkpoint: must be a duration of at least 1s such as 10m")
+		}
+	}
 	if c.HTTP.RatePerKey < 0 {
 		return fmt.Errorf("http.rate_per_key: must not be negative")
 	}
@@ -143,6 +174,7 @@ func commonFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Store, "store", c.Store, `store DSN ("sqlite:PATH")`)
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "master key file (mode 0600)")
 	fs.StringVar(&c.MasterKeyEnv, "master-key-env", c.MasterKeyEnv, "environment variable holding the master key")
+	fs.StringVar(&c.KeyDir, "key-dir", c.KeyDir, "directory of the tenants' key-encryption keys (default DATA/keys)")
 }
 
 // parseFlags reads --config first, then the rest of the flags over it.

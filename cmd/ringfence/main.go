@@ -22,14 +22,17 @@ func main() {
 
 // verbs maps each CLI verb to its implementation (one file per verb).
 var verbs = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-	"serve":    serveCmd,
-	"demo":     demoCmd,
-	"simulate": simulateCmd,
-	"tenant":   tenantCmd,
-	"keys":     keysCmd,
-	"shaken":   shakenCmd,
-	"import":   importCmd,
-	"migrate":  migrateCmd,
+	"serve":      serveCmd,
+	"demo":       demoCmd,
+	"simulate":   simulateCmd,
+	"tenant":     tenantCmd,
+	"keys":       keysCmd,
+	"shaken":     shakenCmd,
+	"import":     importCmd,
+	"migrate":    migrateCmd,
+	"retention":  retentionCmd,
+	"audit":      auditCmd,
+	"consortium": consortiumCmd,
 }
 
 const usage = `ringfence screens telephone calls for fraud before they are answered.
@@ -41,8 +44,10 @@ Verbs:
              simulate labelled traffic against it, print the quality summary
              and keep serving until interrupted
   serve      run the server (HTTP API) from a config file and flags
-  tenant     tenant create NAME [--region GB]: create a tenant, print its API key
-             tenant key NAME: issue another API key for a tenant
+  tenant     tenant create [--region GB] ID: create a tenant, print its admin API key
+             tenant key [--role ROLE] [--key-name NAME] ID: issue another API key
+             (roles: admin, analyst, auditor, privacy_officer, compliance_officer, integration)
+             tenant offboard --yes ID: delete every record of a tenant, destroy its keys
   simulate   drive a running server with simulated traffic and print a summary
   import     import a CSV of numbers into a tenant's allow, deny or dno list
   migrate    migrate --from sqlite:PATH --to postgres://URL [--master-key-file FILE]:
@@ -50,6 +55,15 @@ Verbs:
              empty database and verify counts per table per tenant; --to alone only
              applies the schema migrations
   keys       keys generate --out FILE: write a new master key (mode 0600)
+             keys rotate|rewrap|retire --tenant ID: rotate a tenant's data key, reseal
+             stored values under the newest version, destroy older versions
+             keys rotate-master --new FILE: reseal the key-encryption keys under a new master key
+  retention  retention run [--dry-run]: purge what has outlived its retention (records,
+             change log, access logs, audit entries past a checkpoint) and print a report
+  consortium consortium create|add|remove|stats|resolve: run the fraud-sharing consortium
+             (see "ringfence consortium" for the flags)
+  audit      audit verify: check the audit log's hash chain and signed checkpoints
+             audit checkpoint: sign the newest entry now
   shaken     shaken verify --roots FILE (--identity HEADER | --invite FILE): verify
              STIR/SHAKEN PASSporTs and print the outcome
              shaken lint CERT.pem...: print every SHAKEN-profile defect, one line each

@@ -19,7 +19,7 @@ import (
 	"github.com/ringfence/ringfence/store/postgres"
 )
 
-const migrateUsage = "usage: ringfence migrate --to DSN [--from DSN] [--master-key-file FILE | --master-key-env VAR]"
+const migrateUsage = "usage: ringfence migrate --to DSN [--from DSN] [--master-key-file FILE | --master-key-env VAR] [--key-dir DIR]"
 
 // migrateCmd moves an installation from one store to another, typically a
 // single node's SQLite file to the PostgreSQL database of a cluster:
@@ -51,6 +51,7 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	to := fs.String("to", "", "destination store DSN; must hold no tenant")
 	keyFile := fs.String("master-key-file", "", "master key file: check that the copy opens with it")
 	keyEnv := fs.String("master-key-env", "", "environment variable holding the master key (instead of the file)")
+	keyDir := fs.String("key-dir", "", "directory of the tenants' key-encryption keys (with the master key)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +76,13 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		ring = seal.NewKeyring(k)
+		if *keyDir != "" {
+			ks, err := seal.OpenKeystore(*keyDir, k)
+			if err != nil {
+				return err
+			}
+			ring = seal.NewKeyringWithKeystore(k, ks)
+		}
 	}
 
 	dst, err := openStore(ctx, *to)

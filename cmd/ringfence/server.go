@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/ringfence/ringfence/accesslog"
+	"github.com/ringfence/ringfence/audit"
+	"github.com/ringfence/ringfence/consortium"
 	"github.com/ringfence/ringfence/httpapi"
 	"github.com/ringfence/ringfence/node"
 	"github.com/ringfence/ringfence/screen"
@@ -39,9 +44,17 @@ type Main struct {
 	Node  *node.Node
 	Addr  string // the HTTP listener's address once Run returns
 
-	SIP    *sipfront.Server // nil when no SIP listener is configured
-	Shaken *stir.Verifier   // nil when no STI-CA roots are configured
-	Shared *redisvel.Shared // nil when no Redis is configured
+	SIP        *sipfront.Server // nil when no SIP listener is configured
+	Shaken     *stir.Verifier   // nil when no STI-CA roots are configured
+	Shared     *redisvel.Shared // nil when no Redis is configured
+	Keyring    *seal.Keyring
+	Access     *accesslog.Writer // HTTP access log under DATA/logs
+	Audit      *audit.Log
+	Consortium *consortium.Service // nil when consortium.id is "off"
+
+	master seal.MasterKey
+	stopHK func()        // stops housekeeping
+	hkDone chan struct{} // closed when housekeeping has stopped
 
 	http  *http.Server
 	ready atomic.Bool
@@ -74,6 +87,12 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 	if err := os.MkdirAll(c.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	m.master = key
+	ks, err := seal.OpenKeystore(c.KeyDir, key)
+	if err != nil {
+		return err
+	}
+	m.Keyring = seal.NewKeyringWithKeystore(key, ks)
 	st, err := openStore(ctx, c.Store)
 	if err != nil {
 		return err
@@ -96,9 +115,20 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 	if m.Shaken != nil {
 		shaken = m.Shaken
 	}
+	m.Audit = audit.New(st, auditSigner(key), "master:"+key.ID(), nil)
+	var view *consortium.View
+	if c.Consortium.ID != "off" {
+		view = consortium.NewView(key.Derive("consortium pseudonym v1"))
+		m.Consortium = &consortium.Service{ID: c.Consortium.ID, Store: st, View: view, Audit: m.auditConsortium}
+	}
 	m.Node, err = node.Open(ctx, node.Config{
+		Audit:       m.Audit,
+		Consortium:  m.Consortium,
+		AuditKey:    m.auditKey(),
+		StoreName:   storeName(c.Store),
 		ApplianceID: c.Appliance,
 		Engine: screen.Config{
+			Consortium:  consortiumView(view),
 			Shaken:      shaken,
 			Shared:      shared,
 			NumberCache: c.Engine.NumberCache,
@@ -107,7 +137,7 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 		},
 		Log:     m.Log.With("component", "node"),
 		Metrics: reg,
-	}, st, seal.NewKeyring(key))
+	}, st, m.Keyring)
 	if err != nil {
 		st.Close()
 		if m.Shared != nil {
@@ -116,6 +146,38 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 		return err
 	}
 	return nil
+}
+
+// auditSigner is the key that signs audit checkpoints, derived from the
+// master key (so every node of a cluster signs with the same one).
+func auditSigner(master seal.MasterKey) ed25519.PrivateKey {
+	return audit.KeyFromSecret(master.Derive("audit checkpoint v1"))
+}
+
+// auditConsortium is the consortium service's audit hook.
+func (m *Main) auditConsortium(ctx context.Context, tenant, actor, action, object string, detail any) error {
+	return m.Audit.Record(ctx, audit.Event{Tenant: tenant, Actor: actor, Action: action, Object: object, Detail: detail})
+}
+
+// consortiumView keeps a nil view a nil interface.
+func consortiumView(v *consortium.View) screen.ConsortiumView {
+	if v == nil {
+		return nil
+	}
+	return v
+}
+
+// auditKey verifies audit checkpoints.
+func (m *Main) auditKey() ed25519.PublicKey {
+	return auditSigner(m.master).Public().(ed25519.PublicKey)
+}
+
+// storeName names the store kind of a DSN: "sqlite" or "postgres".
+func storeName(dsn string) string {
+	if strings.HasPrefix(dsn, "sqlite:") {
+		return "sqlite"
+	}
+	return "postgres"
 }
 
 // openStore opens the store the DSN names: "sqlite:PATH" or a
@@ -165,8 +227,17 @@ func (m *Main) Run(ctx context.Context) error {
 		Gatherer:   reg,
 		Log:        m.Log.With("component", "http"),
 	}, m.Node, m.ready.Load)
+	m.Access, err = accesslog.Open(accesslog.Config{Dir: filepath.Join(m.Config.Data, "logs"), Key: m.master.Derive("access log v1")})
+	if err != nil {
+		ln.Close()
+		m.Node.Close()
+		m.Store.Close()
+		return err
+	}
+	// The route pattern, never the path: a path can hold a number.
+	handler := accesslog.Middleware(api, m.Access, func(r *http.Request) string { return r.Pattern })
 	m.http = &http.Server{
-		Handler:           api,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -176,8 +247,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.done = make(chan error, 1)
 	go func() { m.done <- m.http.Serve(ln) }()
+	hk, stop := context.WithCancel(context.Background())
+	m.stopHK, m.hkDone = stop, make(chan struct{})
+	go func() { defer close(m.hkDone); m.housekeep(hk) }()
 	m.ready.Store(true)
-	m.Log.Info("serving", "http", m.Addr, "store", strings.SplitN(m.Config.Store, ":", 2)[0])
+	m.Log.Info("serving", "http", m.Addr, "store", storeName(m.Config.Store))
 	return nil
 }
 
@@ -204,8 +278,18 @@ func (m *Main) Close() error {
 		errs = append(errs, m.http.Shutdown(ctx))
 		cancel()
 	}
+	if m.stopHK != nil {
+		m.stopHK()
+		<-m.hkDone
+	}
 	if m.Node != nil {
 		errs = append(errs, m.Node.Close())
+	}
+	if m.Audit != nil {
+		m.checkpoint(context.Background())
+	}
+	if m.Access != nil {
+		errs = append(errs, m.Access.Close())
 	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())

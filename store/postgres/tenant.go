@@ -28,36 +28,41 @@ func (db *DB) CreateTenant(ctx context.Context, t store.Tenant) error {
 // Tenant returns one tenant; NotFound if absent.
 func (db *DB) Tenant(ctx context.Context, id string) (store.Tenant, error) {
 	t := store.Tenant{ID: id}
-	var created *time.Time
-	err := db.pool.QueryRow(ctx, `SELECT name, region, keys, created_at FROM tenants WHERE id = $1`, id).
-		Scan(&t.Name, &t.Region, &t.Keys, &created)
-	t.CreatedAt = timeOf(created)
+	var created, deleted *time.Time
+	err := db.pool.QueryRow(ctx, `SELECT name, region, keys, created_at, deleted_at FROM tenants WHERE id = $1`, id).
+		Scan(&t.Name, &t.Region, &t.Keys, &created, &deleted)
+	t.CreatedAt, t.DeletedAt = timeOf(created), timeOf(deleted)
 	return t, fail("tenant", "tenant", err)
 }
 
 // Tenants returns every tenant ordered by id.
 func (db *DB) Tenants(ctx context.Context) ([]store.Tenant, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, name, region, keys, created_at FROM tenants ORDER BY id`)
+	rows, err := db.pool.Query(ctx, `SELECT id, name, region, keys, created_at, deleted_at FROM tenants ORDER BY id`)
 	if err != nil {
 		return nil, fail("tenants", "tenant", err)
 	}
 	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Tenant, error) {
 		var t store.Tenant
-		var created *time.Time
-		err := r.Scan(&t.ID, &t.Name, &t.Region, &t.Keys, &created)
-		t.CreatedAt = timeOf(created)
+		var created, deleted *time.Time
+		err := r.Scan(&t.ID, &t.Name, &t.Region, &t.Keys, &created, &deleted)
+		t.CreatedAt, t.DeletedAt = timeOf(created), timeOf(deleted)
 		return t, err
 	})
 	return ts, fail("tenants", "tenant", err)
 }
 
-// AddAPIKey stores the hash of a tenant's API key; Conflict if the hash is
-// stored already, NotFound if the tenant is not.
+// AddAPIKey stores the hash of a tenant's API key and its role; Conflict if
+// the hash is stored already, NotFound if the tenant is not, Invalid if the
+// role is neither "" nor a call.Role.
 func (db *DB) AddAPIKey(ctx context.Context, k store.APIKey) error {
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	role, err := store.KeyRole(k.Role)
+	if err != nil {
+		return err
+	}
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx,
-			`INSERT INTO api_keys (hash, tenant, name, created_at) VALUES ($1, $2, $3, $4)`,
-			k.Hash[:], k.Tenant, k.Name, ts(k.CreatedAt))
+			`INSERT INTO api_keys (hash, tenant, name, role, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			k.Hash[:], k.Tenant, k.Name, role, ts(k.CreatedAt))
 		if err != nil {
 			return err
 		}
@@ -69,7 +74,7 @@ func (db *DB) AddAPIKey(ctx context.Context, k store.APIKey) error {
 // APIKeys returns the tenant's API keys ordered by hash.
 func (db *DB) APIKeys(ctx context.Context, tenant string) ([]store.APIKey, error) {
 	rows, err := db.pool.Query(ctx,
-		`SELECT hash, tenant, name, created_at FROM api_keys WHERE tenant = $1 ORDER BY hash`, tenant)
+		`SELECT hash, tenant, name, role, created_at FROM api_keys WHERE tenant = $1 ORDER BY hash`, tenant)
 	if err != nil {
 		return nil, fail("api keys", "api key", err)
 	}
@@ -77,7 +82,7 @@ func (db *DB) APIKeys(ctx context.Context, tenant string) ([]store.APIKey, error
 		var k store.APIKey
 		var hash []byte
 		var created *time.Time
-		err := r.Scan(&hash, &k.Tenant, &k.Name, &created)
+		err := r.Scan(&hash, &k.Tenant, &k.Name, &k.Role, &created)
 		copy(k.Hash[:], hash)
 		k.CreatedAt = timeOf(created)
 		return k, err

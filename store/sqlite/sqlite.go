@@ -84,10 +84,12 @@ func Open(ctx context.Context, path string) (*DB, error) {
 }
 
 // dsn returns the driver's name for the file at path with the pragmas every
-// connection needs plus params. The path is escaped so no character in it
+// connection needs plus params. secure_delete makes SQLite overwrite
+// deleted content with zeros, so erased and purged rows do not linger in
+// free space of the file. The path is escaped so no character in it
 // can be read as part of the query.
 func dsn(path string, params ...string) string {
-	q := append([]string{"_pragma=busy_timeout(5000)", "_pragma=foreign_keys(1)"}, params...)
+	q := append([]string{"_pragma=busy_timeout(5000)", "_pragma=foreign_keys(1)", "_pragma=secure_delete(1)"}, params...)
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + strings.Join(q, "&")
 }
 

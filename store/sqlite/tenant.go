@@ -26,33 +26,38 @@ func (db *DB) CreateTenant(ctx context.Context, t store.Tenant) error {
 // Tenant returns one tenant; NotFound if absent.
 func (db *DB) Tenant(ctx context.Context, id string) (store.Tenant, error) {
 	t := store.Tenant{ID: id}
-	var created sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT name, region, keys, created_at FROM tenants WHERE id = ?`, id).
-		Scan(&t.Name, &t.Region, &t.Keys, &created)
-	t.CreatedAt = timeOf(created)
+	var created, deleted sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT name, region, keys, created_at, deleted_at FROM tenants WHERE id = ?`, id).
+		Scan(&t.Name, &t.Region, &t.Keys, &created, &deleted)
+	t.CreatedAt, t.DeletedAt = timeOf(created), timeOf(deleted)
 	return t, fail("tenant", "tenant", notFound(err, "tenant"))
 }
 
 // Tenants returns every tenant ordered by id.
 func (db *DB) Tenants(ctx context.Context) ([]store.Tenant, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, name, region, keys, created_at FROM tenants ORDER BY id`)
+	rows, err := db.read.QueryContext(ctx, `SELECT id, name, region, keys, created_at, deleted_at FROM tenants ORDER BY id`)
 	ts, err := collect(rows, err, func(s scanner) (store.Tenant, error) {
 		var t store.Tenant
-		var created sql.NullInt64
-		err := s.Scan(&t.ID, &t.Name, &t.Region, &t.Keys, &created)
-		t.CreatedAt = timeOf(created)
+		var created, deleted sql.NullInt64
+		err := s.Scan(&t.ID, &t.Name, &t.Region, &t.Keys, &created, &deleted)
+		t.CreatedAt, t.DeletedAt = timeOf(created), timeOf(deleted)
 		return t, err
 	})
 	return ts, fail("tenants", "tenant", err)
 }
 
-// AddAPIKey stores the hash of a tenant's API key; Conflict if the hash is
-// stored already, NotFound if the tenant is not.
+// AddAPIKey stores the hash of a tenant's API key and its role; Conflict if
+// the hash is stored already, NotFound if the tenant is not, Invalid if the
+// role is neither "" nor a call.Role.
 func (db *DB) AddAPIKey(ctx context.Context, k store.APIKey) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	role, err := store.KeyRole(k.Role)
+	if err != nil {
+		return err
+	}
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO api_keys (hash, tenant, name, created_at) VALUES (?, ?, ?, ?)`,
-			k.Hash[:], k.Tenant, k.Name, nanos(k.CreatedAt))
+			`INSERT INTO api_keys (hash, tenant, name, role, created_at) VALUES (?, ?, ?, ?, ?)`,
+			k.Hash[:], k.Tenant, k.Name, role, nanos(k.CreatedAt))
 		if err != nil {
 			return err
 		}
@@ -64,12 +69,12 @@ func (db *DB) AddAPIKey(ctx context.Context, k store.APIKey) error {
 // APIKeys returns the tenant's API keys ordered by hash.
 func (db *DB) APIKeys(ctx context.Context, tenant string) ([]store.APIKey, error) {
 	rows, err := db.read.QueryContext(ctx,
-		`SELECT hash, tenant, name, created_at FROM api_keys WHERE tenant = ? ORDER BY hash`, tenant)
+		`SELECT hash, tenant, name, role, created_at FROM api_keys WHERE tenant = ? ORDER BY hash`, tenant)
 	ks, err := collect(rows, err, func(s scanner) (store.APIKey, error) {
 		var k store.APIKey
 		var hash []byte
 		var created sql.NullInt64
-		err := s.Scan(&hash, &k.Tenant, &k.Name, &created)
+		err := s.Scan(&hash, &k.Tenant, &k.Name, &k.Role, &created)
 		copy(k.Hash[:], hash)
 		k.CreatedAt = timeOf(created)
 		return k, err

@@ -1,0 +1,14 @@
+package postgres
+
+import (
+	"testing"
+
+	"github.com/ringfence/ringfence/store/postgres/pgtest"
+	"github.com/ringfence/ringfence/store/storetest"
+)
+
+func TestPrivacy(t *testing.T) {
+	storetest.RunPrivacy(t, func(t *testing.T) storetest.PrivacyStore {
+		return mustOpen(t, pgtest.NewDatabase(t))
+	})
+}

@@ -1,0 +1,14 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/ringfence/ringfence/store/storetest"
+)
+
+func TestConsortium(t *testing.T) {
+	storetest.RunConsortium(t, func(t *testing.T) storetest.ConsortiumStore {
+		return mustOpen(t, filepath.Join(t.TempDir(), "ringfence.db"))
+	})
+}
