@@ -107,6 +107,11 @@ var Routes = []Route{
 	{"DELETE /v1/consortium/membership", configuring, (*Server).leaveConsortium},
 	{"POST /v1/consortium/disputes", disputing, (*Server).openDispute},
 	{"GET /v1/consortium/entries/{number}", reviewing, (*Server).consortiumEntry},
+	{"POST /v1/calls/import", configuring, (*Server).importCalls},
+	{"POST /v1/models", configuring, (*Server).trainModel},
+	{"GET /v1/models", reviewing, (*Server).listModels},
+	{"GET /v1/models/{version}", reviewing, (*Server).getModel},
+	{"PUT /v1/models/{version}/status", configuring, (*Server).setModelStatus},
 	{"GET /v1/openapi.json", nil, (*Server).openAPI},
 	{"GET /healthz", nil, (*Server).healthz},
 	{"GET /readyz", nil, (*Server).readyz},
@@ -142,8 +147,16 @@ func New(cfg Config, n *node.Node, ready func() bool) *Server {
 		s.mux.HandleFunc(route.Pattern, h)
 		allow[path] = append(allow[path], method)
 	}
+	// Every other method on a served path gets 405 with Allow. (Per
+	// method: a method-less pattern would clash with a more general
+	// path of another method, such as POST /v1/calls/import beside GET
+	// /v1/calls/{id}.)
 	for path, methods := range allow {
-		s.mux.HandleFunc(path, methodNotAllowed(methods))
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			if !slices.Contains(methods, m) {
+				s.mux.HandleFunc(m+" "+path, methodNotAllowed(methods))
+			}
+		}
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, call.Errorf(call.NotFound, "no route %s %s; see /v1/openapi.json", r.Method, r.URL.Path))

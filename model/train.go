@@ -57,6 +57,9 @@ type Model struct {
 	Calibration Platt     `json:"calibration"`
 	TrainedAt   time.Time `json:"trained_at"`
 	Training    Training  `json:"training"`
+	// Label names the model in verdicts (the stored version number, set
+	// by whoever loads it); not serialised.
+	Label string `json:"-"`
 
 	// Derived on first use: weights in raw feature space, already calibrated.
 	once  sync.Once
@@ -381,7 +384,9 @@ func axpy(dst []float64, a float64, x []float32) {
 
 // fitPlatt fits p = σ(A·s+B) to labels y by Newton's method on the
 // log-loss with Platt's smoothed targets (which keep it finite when the
-// classes separate).
+// classes separate), halving each step until the loss does not grow (as
+// Platt's and Lin's method does: plain Newton diverges on small or
+// separable sets).
 func fitPlatt(s []float64, y []bool) (Platt, error) {
 	var pos, neg float64
 	for _, f := range y {
@@ -392,16 +397,34 @@ func fitPlatt(s []float64, y []bool) (Platt, error) {
 		}
 	}
 	hi, lo := (pos+1)/(pos+2), 1/(neg+2)
+	target := func(i int) float64 {
+		if y[i] {
+			return hi
+		}
+		return lo
+	}
+	// loss is the cross-entropy against the smoothed targets, computed
+	// without overflow for large |a·s+b|.
+	loss := func(a, b float64) float64 {
+		var l float64
+		for i, si := range s {
+			z := a*si + b
+			t := target(i)
+			if z >= 0 {
+				l += t*math.Log1p(math.Exp(-z)) + (1-t)*(z+math.Log1p(math.Exp(-z)))
+			} else {
+				l += t*(-z+math.Log1p(math.Exp(z))) + (1-t)*math.Log1p(math.Exp(z))
+			}
+		}
+		return l
+	}
 	a, b := 1.0, 0.0
+	cur := loss(a, b)
 	for range 100 {
 		var ga, gb, haa, hab, hbb float64
 		for i, si := range s {
-			t := lo
-			if y[i] {
-				t = hi
-			}
 			p := 1 / (1 + math.Exp(-(a*si + b)))
-			d := p - t
+			d := p - target(i)
 			w := max(p*(1-p), 1e-12)
 			ga += d * si
 			gb += d
@@ -417,13 +440,19 @@ func fitPlatt(s []float64, y []bool) (Platt, error) {
 		}
 		da := (hbb*ga - hab*gb) / det
 		db := (haa*gb - hab*ga) / det
-		a, b = a-da, b-db
-		if math.Abs(da) < 1e-10 && math.Abs(db) < 1e-10 {
+		step := 1.0
+		for ; step > 1e-10; step /= 2 {
+			if l := loss(a-step*da, b-step*db); l <= cur+1e-12 {
+				a, b, cur = a-step*da, b-step*db, l
+				break
+			}
+		}
+		if step <= 1e-10 || (math.Abs(step*da) < 1e-10 && math.Abs(step*db) < 1e-10) {
 			break
 		}
 	}
-	if math.IsNaN(a) || math.IsNaN(b) || math.IsInf(a, 0) || math.IsInf(b, 0) {
-		return Platt{}, call.Errorf(call.Invalid, "calibration did not converge")
+	if math.IsNaN(a) || math.IsNaN(b) || math.IsInf(a, 0) || math.IsInf(b, 0) || a <= 0 {
+		return Platt{}, call.Errorf(call.Invalid, "calibration did not converge to an increasing map (slope %g): too few or unrepresentative calibration examples", a)
 	}
 	return Platt{A: a, B: b}, nil
 }

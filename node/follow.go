@@ -176,10 +176,18 @@ func (f *follower) apply(ctx context.Context, cs []store.Change) error {
 		c := cs[i]
 		n := 1
 		var err error
-		if c.Kind == store.ChangeListPut {
-			n, err = f.putEntries(ctx, cs[i:])
-		} else {
-			err = f.applyOne(ctx, c)
+		for try := 0; try < 2; try++ {
+			if c.Kind == store.ChangeListPut {
+				n, err = f.putEntries(ctx, cs[i:])
+			} else {
+				err = f.applyOne(ctx, c)
+			}
+			// A change reads the object's current state, which may be
+			// sealed under a key version announced by a later change:
+			// reopen the tenant's keys and try once more.
+			if try > 0 || !errors.Is(err, seal.ErrDecrypt) || f.n.reopenKeys(ctx, c.Tenant) != nil {
+				break
+			}
 		}
 		var se skipError
 		switch {
@@ -230,11 +238,13 @@ func (f *follower) applyOne(ctx context.Context, c store.Change) error {
 		if !ok {
 			return skip("malformed list key")
 		}
-		if c.Sealed == nil { // an erasure: only the pseudonym travels
-			n.engine.Forget(c.Tenant, matchPseudonym(k, p), true)
+		b, err := k.Open(c.Sealed, listAAD(c.Tenant, list, p))
+		if c.Sealed == nil || errors.Is(err, seal.ErrRetiredKey) {
+			// An erasure (only the pseudonym travels), or a copy
+			// sealed under a key retired since.
+			n.engine.ForgetListed(c.Tenant, list, matchPseudonym(k, p))
 			return nil
 		}
-		b, err := k.Open(c.Sealed, listAAD(c.Tenant, list, p))
 		if err != nil {
 			return err
 		}
@@ -283,11 +293,11 @@ func (f *follower) applyOne(ctx context.Context, c store.Change) error {
 		if !ok {
 			return skip("malformed link key")
 		}
-		if c.Sealed == nil { // an erasure
-			n.engine.Forget(c.Tenant, matchPseudonym(k, caller), false)
+		number, _, err := openLink(c.Tenant, k, store.Link{CallerPseudonym: caller, UserPseudonym: user, Sealed: c.Sealed})
+		if c.Sealed == nil || errors.Is(err, seal.ErrRetiredKey) {
+			n.engine.ForgetLinks(c.Tenant, matchPseudonym(k, caller))
 			return nil
 		}
-		number, _, err := openLink(c.Tenant, k, store.Link{CallerPseudonym: caller, UserPseudonym: user, Sealed: c.Sealed})
 		if err != nil {
 			return skip("%w", err)
 		}
@@ -295,6 +305,9 @@ func (f *follower) applyOne(ctx context.Context, c store.Change) error {
 
 	case store.ChangeTenantKeys:
 		return n.reopenKeys(ctx, c.Tenant)
+
+	case store.ChangeModel:
+		return n.loadModels(ctx, c.Tenant)
 
 	case store.ChangeSubjectFlags:
 		fl, err := n.store.SubjectFlags(ctx, c.Tenant, c.Key)
@@ -369,8 +382,17 @@ func (f *follower) putEntries(ctx context.Context, cs []store.Change) (int, erro
 		return count, err
 	}
 	entries := make([]call.ListEntry, 0, len(rows))
+	reopened := false
 	for _, r := range rows {
 		e, err := n.openListEntry(head.Tenant, k, r)
+		if errors.Is(err, seal.ErrDecrypt) && !reopened {
+			// Sealed under a key version a later change announces.
+			reopened = true
+			if n.reopenKeys(ctx, head.Tenant) == nil {
+				k, _ = n.tenantKeys(head.Tenant)
+				e, err = n.openListEntry(head.Tenant, k, r)
+			}
+		}
 		if err != nil {
 			f.log.Error("cannot open a list entry; skipped", "tenant", head.Tenant, "list", list, "pseudonym", fmt.Sprintf("%x", r.Pseudonym), "err", err)
 			continue

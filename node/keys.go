@@ -134,9 +134,10 @@ func (n *Node) Rewrap(ctx context.Context, tenant string) (RewrapReport, error) 
 // RetireKeys raises the tenant's minimum decryption version to its newest
 // key version, so older keys are destroyed and their ciphertexts refused.
 // It refuses (Conflict) while any stored value still needs an older key:
-// run Rewrap first. The change log's copies of deleted values are purged
-// first (they are at most a day old and every running node has applied
-// them). Audited.
+// run Rewrap first. The change log's copies of deleted values (at most a
+// day old) are not rewrapped: after retirement they cannot be opened, and a
+// node applying such a change finds the number by its pseudonym instead.
+// Audited.
 func (n *Node) RetireKeys(ctx context.Context, tenant string) (uint32, error) {
 	k, err := n.tenantKeys(tenant)
 	if err != nil {
@@ -159,9 +160,6 @@ func (n *Node) RetireKeys(ctx context.Context, tenant string) (uint32, error) {
 			}
 			after = rows[len(rows)-1].Row
 		}
-	}
-	if _, err := n.store.PurgeChanges(ctx, n.now()); err != nil {
-		return 0, err
 	}
 	err = n.updateKeys(ctx, tenant, func(w []byte) ([]byte, error) { return n.ring.Retire(tenant, w, newest) })
 	if err != nil {

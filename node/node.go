@@ -166,6 +166,9 @@ func (n *Node) load(ctx context.Context, t store.Tenant) error {
 	if err := n.loadFlags(ctx, t.ID); err != nil {
 		return err
 	}
+	if err := n.loadModels(ctx, t.ID); err != nil {
+		return err
+	}
 	routes, err := n.store.Routes(ctx, t.ID)
 	if err != nil {
 		return err

@@ -371,7 +371,11 @@ func (n *Node) erase(ctx context.Context, tenant, caseID string, s subject, keep
 		return nil, err
 	}
 	if s.number != "" {
-		n.engine.Forget(tenant, func(e164 string) bool { return e164 == s.number }, true)
+		same := func(e164 string) bool { return e164 == s.number }
+		for _, list := range []call.ListKind{call.AllowList, call.DenyList, call.DNOList} {
+			n.engine.ForgetListed(tenant, list, same)
+		}
+		n.engine.ForgetLinks(tenant, same)
 	}
 	res := n.erasureResults(erased, erased, privacy.ActionDeleted)
 	cr, err := n.consortiumResult(ctx, tenant, s.number, "erasure", caseID, privacy.ActionDeleted)

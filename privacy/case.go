@@ -506,6 +506,14 @@ func (r Receipt) Validate() error {
 		case s.Found < 0 || s.Done < 0 || s.Done > s.Found:
 			return call.Errorf(call.Invalid, "%s: need 0 <= done <= found", f)
 		}
+		// A hold is named by its id, which may hold digits; everything
+		// else is free text that must not carry a number.
+		if id, ok := strings.CutPrefix(s.Action, KeptLegalHold("")); ok {
+			if !call.ValidID(id) {
+				return call.Errorf(call.Invalid, "%s.action: the legal hold id must be 1-64 characters of letters, digits, '-', '_' or '.'", f)
+			}
+			continue
+		}
 		if err := checkReason(f+".action", s.Action, true); err != nil {
 			return err
 		}

@@ -89,6 +89,8 @@ type Engine struct {
 
 	mu      sync.RWMutex
 	tenants map[string]*tenant
+
+	models sync.Map // tenant id -> *modelSet (model.go); read without locking
 }
 
 // New returns an engine with no tenants.
@@ -147,7 +149,9 @@ func (e *Engine) Number(tenantID, raw string) call.Number {
 }
 
 // Evaluate returns the verdict for c under the tenant's live policy, and the
-// shadow policy's verdict if one is set. It reads state and changes nothing,
+// shadow policy's verdict if one is set. When the tenant has a live model
+// (SetModels) the model scores the live verdict, and a shadow model makes a
+// shadow verdict too (see SetModels). It reads state and changes nothing,
 // so it can replay stored calls; call Observe afterwards to count the call in
 // the velocity windows. The error is a *call.Error with code NotFound when
 // the tenant is unknown.
@@ -165,12 +169,18 @@ func (e *Engine) Evaluate(ctx context.Context, c *call.Call) (live call.Verdict,
 	policy := t.policy
 	t.mu.RUnlock()
 	at := e.now()
-	live = policy.apply(ev.found[:ev.n])
+	if ms := e.modelsOf(c.Tenant, t); ms != nil {
+		live, shadow = ev.modelVerdicts(policy, ms)
+	} else {
+		live = policy.apply(ev.found[:ev.n])
+		if policy.Shadow != nil {
+			s := policy.Shadow.apply(ev.found[:ev.n])
+			shadow = &s
+		}
+	}
 	live.EvaluatedAt, live.Shaken = at, ev.stir
-	if policy.Shadow != nil {
-		s := policy.Shadow.apply(ev.found[:ev.n])
-		s.EvaluatedAt = at
-		shadow = &s
+	if shadow != nil {
+		shadow.EvaluatedAt = at
 	}
 	live.Elapsed = time.Since(start)
 	return live, shadow, nil
@@ -219,6 +229,13 @@ func (p *policy) apply(found []call.Marker) call.Verdict {
 			v.Action = a
 		}
 	}
+	p.decide(&v, logit)
+	return v
+}
+
+// decide sets v's score from its log-odds and raises its action by the
+// policy's thresholds.
+func (p *policy) decide(v *call.Verdict, logit float64) {
 	v.Score = 1 / (1 + math.Exp(-logit))
 	switch {
 	case v.Score >= p.blockAt:
@@ -226,7 +243,6 @@ func (p *policy) apply(found []call.Marker) call.Verdict {
 	case v.Score >= p.flagAt && v.Action != call.Block:
 		v.Action = call.Flag
 	}
-	return v
 }
 
 // userHash is FNV-1a 64 of a user ref; 0 means none.

@@ -1,40 +1,51 @@
 package screen
 
-import "strconv"
+import (
+	"strconv"
 
-// Forget removes from memory every customer link and link candidate (and,
-// if lists, every list entry) of the tenant whose number match accepts
-// (given in E.164), and returns how many numbers it dropped. It is how a node applies an erasure
-// made on another node, where only the number's pseudonym travels: the
-// caller hashes each E.164 form and compares. It scans the tenant's lists
-// and links, so it costs about a microsecond per held number; erasures are
-// rare. Velocity windows are not scanned: they hold counts, not numbers,
-// and age out within their longest window.
-func (e *Engine) Forget(tenantID string, match func(e164 string) bool, lists bool) int {
+	"github.com/ringfence/ringfence/call"
+)
+
+// A node applies a deletion made elsewhere by the number's pseudonym when
+// the change does not carry the number (an erasure, or a copy sealed under
+// a key since retired). The engine holds numbers, not pseudonyms, so these
+// scans hand each held number (E.164) to match, which hashes and compares:
+// about a microsecond per held number. Such deletions are rare. Velocity
+// windows are not scanned: they hold counts, not numbers, and age out
+// within their longest window.
+
+// ForgetListed removes the entries of one of the tenant's lists whose
+// number match accepts, and returns how many it removed.
+func (e *Engine) ForgetListed(tenantID string, list call.ListKind, match func(e164 string) bool) int {
 	t := e.tenant(tenantID)
 	if t == nil {
 		return 0
 	}
-	e164 := func(k uint64) string { return "+" + strconv.FormatUint(k, 10) }
-	dropped := map[uint64]bool{}
 	t.mu.Lock()
-	for i := range t.lists {
-		if !lists {
-			break
-		}
-		for k := range t.lists[i] {
-			if dropped[k] || match(e164(k)) {
-				delete(t.lists[i], k)
-				dropped[k] = true
-			}
+	defer t.mu.Unlock()
+	n := 0
+	for k := range t.lists[listIndex(list)] {
+		if match(e164(k)) {
+			delete(t.lists[listIndex(list)], k)
+			n++
 		}
 	}
-	t.mu.Unlock()
+	return n
+}
 
+// ForgetLinks removes every customer link and link candidate of the
+// tenant whose caller number match accepts, and returns how many numbers
+// it dropped.
+func (e *Engine) ForgetLinks(tenantID string, match func(e164 string) bool) int {
+	t := e.tenant(tenantID)
+	if t == nil {
+		return 0
+	}
 	t.lmu.Lock()
 	defer t.lmu.Unlock()
+	dropped := map[uint64]bool{}
 	for k, users := range t.links {
-		if dropped[k] || match(e164(k)) {
+		if match(e164(k)) {
 			for _, u := range users {
 				t.unuse(u)
 			}
@@ -50,6 +61,9 @@ func (e *Engine) Forget(tenantID string, match func(e164 string) bool, lists boo
 	}
 	return len(dropped)
 }
+
+// e164 is the E.164 form of a number key (call.Number.Key).
+func e164(k uint64) string { return "+" + strconv.FormatUint(k, 10) }
 
 // RemoveTenant forgets a tenant and everything the engine holds for it (an
 // offboarded tenant). Its velocity counts age out of their windows.

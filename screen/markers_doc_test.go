@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,13 +63,18 @@ func renderMarkersDoc() ([]byte, error) {
 	w("  action, never lower it. By default %s.\n", actionsText(p.Actions))
 	w("- **Shadow.** A shadow policy, if set, is evaluated over the same markers and\n")
 	w("  recorded beside the live verdict; it never changes what happens to the call.\n")
+	w("- **Learned model.** When the tenant has a live model, the model scores the call\n")
+	w("  instead of the weights: the markers below stay in the verdict as evidence (weight\n")
+	w("  0, detail prefixed `evidence; `) and `model.*` markers carry the score (see the\n")
+	w("  model family). Thresholds and actions apply as above. A shadow model is scored\n")
+	w("  into the shadow verdict only.\n")
 	w("- **Stability.** Codes are part of the API: a code is never renamed, reused or\n")
 	w("  given another meaning; new signals get new codes. Weights and details may\n")
 	w("  change. Details never contain a phone number.\n\n")
 
 	var families []string
 	byFamily := map[string][]Signal{}
-	for _, s := range Signals {
+	for _, s := range slices.Concat(Signals, PatternSignals) {
 		if _, ok := byFamily[s.Family]; !ok {
 			families = append(families, s.Family)
 		}
@@ -78,7 +84,11 @@ func renderMarkersDoc() ([]byte, error) {
 		w("## %s\n\n", fam)
 		w("| code | default weight | meaning |\n| --- | ---: | --- |\n")
 		for _, s := range byFamily[fam] {
-			w("| `%s` | %s | %s |\n", s.Code, signed(s.Weight), cell(s.Meaning))
+			weight := signed(s.Weight)
+			if strings.Contains(s.Code, "<") {
+				weight = "learned" // a pattern: the weight is computed per call
+			}
+			w("| `%s` | %s | %s |\n", s.Code, weight, cell(s.Meaning))
 		}
 		w("\n")
 	}
@@ -171,7 +181,7 @@ func TestMarkersDoc(t *testing.T) {
 		t.Errorf("%s is out of date with screen.Signals or Thresholds; regenerate with: go test ./screen -run TestMarkersDoc -update\n%s",
 			markersDoc, firstDiff(got, want))
 	}
-	for _, s := range Signals {
+	for _, s := range slices.Concat(Signals, PatternSignals) {
 		if !bytes.Contains(want, []byte("`"+s.Code+"`")) {
 			t.Errorf("%s missing from the doc", s.Code)
 		}

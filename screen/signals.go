@@ -64,6 +64,14 @@ var Signals = []Signal{
 	{"consortium.recent", "consortium", 1.5, "The newest report by another member is less than 7 days old at the call's start (added to consortium.reported)."},
 }
 
+// PatternSignals lists the marker families whose codes are made at run
+// time from a pattern: Code is the pattern, Weight is unused (the weight is
+// computed per call). KnownMarker accepts every code a pattern makes; the
+// rows are documented in docs/markers.md beside Signals.
+var PatternSignals = []Signal{
+	{"model.<feature>", "model", 0, "The tenant's learned model scored the call (the verdict's policy then reads `v<N>+model-<model format version>`). One marker `model.<feature>` for each of the 5 features contributing most to the model's log-odds (`<feature>` is a feature name from docs/model.md, e.g. `model.dno.listed`); weight = its contribution relative to a call at the training mean, detail = the feature's value. `model.rest` carries the other features' sum. The model's base log-odds plus these weights is the score's log-odds; the signal markers stay in the verdict as evidence, with weight 0. Policy actions apply to these codes; policy weights do not."},
+}
+
 var defaultWeight = func() map[string]float64 {
 	m := make(map[string]float64, len(Signals))
 	for _, s := range Signals {
@@ -165,8 +173,10 @@ func spoofed(ms []call.Marker) bool {
 
 func count(n int, what string) string { return strconv.Itoa(n) + " " + what }
 
-// KnownMarker reports whether code is a marker the engine emits.
+// KnownMarker reports whether code is a marker the engine emits: a code of
+// Signals, or one PatternSignals makes (model.<feature> for every feature of
+// model.Schema, and model.rest).
 func (e *Engine) KnownMarker(code string) bool {
 	_, ok := defaultWeight[code]
-	return ok
+	return ok || modelCodes[code]
 }

@@ -134,6 +134,7 @@ type Store interface {
 	AuditLog   // the hash-chained audit log (audit.go)
 	Consortium // fraud-sharing consortia (consortium.go)
 	TenantKeys // key rotation (keys.go)
+	Models     // the learned model's versions (models.go)
 
 	Close() error
 }

@@ -65,6 +65,7 @@ type Config struct {
 	Housekeeping struct {
 		Every      string `json:"every"`      // how often the retention purge runs (default 1h; "off" to run it only with `ringfence retention run`)
 		Checkpoint string `json:"checkpoint"` // how often the audit log gets a signed checkpoint (default 10m)
+		Retrain    string `json:"retrain"`    // how often every tenant's model is retrained and promoted if it beats the live scoring ("off", the default, or e.g. 24h)
 	} `json:"housekeeping"`
 
 	Log struct {
@@ -154,6 +155,11 @@ func (c *Config) validate() error {
 	if c.Housekeeping.Every != "" && c.Housekeeping.Every != "off" {
 		if d, err := time.ParseDuration(c.Housekeeping.Every); err != nil || d < time.Minute {
 			return fmt.Errorf("housekeeping.every: must be \"off\" or a duration of at least 1m such as 1h")
+		}
+	}
+	if c.Housekeeping.Retrain != "" && c.Housekeeping.Retrain != "off" {
+		if d, err := time.ParseDuration(c.Housekeeping.Retrain); err != nil || d < time.Hour {
+			return fmt.Errorf("housekeeping.retrain: must be \"off\" or a duration of at least 1h such as 24h")
 		}
 	}
 	if c.Housekeeping.Checkpoint != "" {

@@ -26,6 +26,11 @@ func (m *Main) housekeep(ctx context.Context) {
 		purge.Stop()
 	}
 	cp := time.NewTicker(checkpoint)
+	retrain := time.NewTimer(parseDuration(m.Config.Housekeeping.Retrain, time.Hour))
+	if r := m.Config.Housekeeping.Retrain; r == "" || r == "off" {
+		retrain.Stop()
+	}
+	defer retrain.Stop()
 	defer purge.Stop()
 	defer cp.Stop()
 	for {
@@ -39,6 +44,9 @@ func (m *Main) housekeep(ctx context.Context) {
 					m.Log.Warn("consortium impact not saved; retrying later", "err", err)
 				}
 			}
+		case <-retrain.C:
+			m.retrain(ctx)
+			retrain.Reset(parseDuration(m.Config.Housekeeping.Retrain, 24*time.Hour))
 		case <-purge.C:
 			if _, err := m.purge(ctx, false); err != nil {
 				m.Log.Error("retention purge failed", "err", err)
@@ -53,6 +61,30 @@ func parseDuration(s string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// retrain trains every tenant's model on its labelled calls and promotes
+// it where it beats the live scoring (node.TrainOptions.Promote).
+func (m *Main) retrain(ctx context.Context) {
+	ts, err := m.Store.Tenants(ctx)
+	if err != nil {
+		m.Log.Error("scheduled retrain: cannot list tenants", "err", err)
+		return
+	}
+	for _, t := range ts {
+		if !t.DeletedAt.IsZero() {
+			continue
+		}
+		v, err := m.Node.TrainModel(ctx, t.ID, node.TrainOptions{Promote: true})
+		switch {
+		case call.ErrorCode(err) == call.Conflict:
+			m.Log.Info("scheduled retrain skipped", "tenant", t.ID, "why", call.ErrorMessage(err))
+		case err != nil:
+			m.Log.Error("scheduled retrain failed", "tenant", t.ID, "err", err)
+		default:
+			m.Log.Info("scheduled retrain", "tenant", t.ID, "version", v.Version, "status", v.Status)
+		}
+	}
 }
 
 // checkpoint signs the audit log's newest entry, if it has any.

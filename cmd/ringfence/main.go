@@ -22,17 +22,19 @@ func main() {
 
 // verbs maps each CLI verb to its implementation (one file per verb).
 var verbs = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-	"serve":      serveCmd,
-	"demo":       demoCmd,
-	"simulate":   simulateCmd,
-	"tenant":     tenantCmd,
-	"keys":       keysCmd,
-	"shaken":     shakenCmd,
-	"import":     importCmd,
-	"migrate":    migrateCmd,
-	"retention":  retentionCmd,
-	"audit":      auditCmd,
-	"consortium": consortiumCmd,
+	"serve":        serveCmd,
+	"demo":         demoCmd,
+	"simulate":     simulateCmd,
+	"tenant":       tenantCmd,
+	"keys":         keysCmd,
+	"shaken":       shakenCmd,
+	"import":       importCmd,
+	"migrate":      migrateCmd,
+	"retention":    retentionCmd,
+	"audit":        auditCmd,
+	"consortium":   consortiumCmd,
+	"model":        modelCmd,
+	"import-calls": importCallsCmd,
 }
 
 const usage = `ringfence screens telephone calls for fraud before they are answered.
@@ -62,6 +64,10 @@ Verbs:
              change log, access logs, audit entries past a checkpoint) and print a report
   consortium consortium create|add|remove|stats|resolve: run the fraud-sharing consortium
              (see "ringfence consortium" for the flags)
+  import-calls import-calls --key KEY [--url URL] FILE.csv|FILE.ndjson: import a tenant's
+             call history with labels, screened at their historical times (for training)
+  model      model train|eval|list|promote|shadow|retire --tenant ID: the learned risk model
+             (trained on labelled calls; runs in shadow until promoted; see docs/model.md)
   audit      audit verify: check the audit log's hash chain and signed checkpoints
              audit checkpoint: sign the newest entry now
   shaken     shaken verify --roots FILE (--identity HEADER | --invite FILE): verify

@@ -695,6 +695,7 @@ func (db *DB) DeleteTenantData(ctx context.Context, tenant string) (store.Counts
 			{"labels", &c.Labels}, {"calls", &c.Calls}, {"list_entries", &c.ListEntries}, {"routes", &c.Routes},
 			{"policies", &c.Policies}, {"links", &c.Links}, {"api_keys", &c.APIKeys},
 			{"subject_flags", nil}, {"cases", nil}, {"holds", nil}, {"consents", nil}, {"retention", nil},
+			{"models", nil},
 			{"changes", nil},
 		} {
 			tag, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{t.table}.Sanitize()+` WHERE tenant = $1`, tenant)

@@ -687,6 +687,7 @@ func tenantTables(c *store.Counts) []struct {
 		{"labels", &c.Labels}, {"calls", &c.Calls}, {"list_entries", &c.ListEntries}, {"routes", &c.Routes},
 		{"policies", &c.Policies}, {"links", &c.Links}, {"api_keys", &c.APIKeys},
 		{"subject_flags", nil}, {"cases", nil}, {"holds", nil}, {"consents", nil}, {"retention", nil},
+		{"models", nil},
 		{"changes", nil},
 	}
 }
