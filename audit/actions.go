@@ -3,7 +3,8 @@ package audit
 // Actions. An action names what was done as "<area>.<verb>"; the area is
 // what an auditor filters on (store.AuditFilter.ActionPrefix "dsar." finds
 // every privacy-rights operation). They are part of the audit log's format:
-// keep them stable and list new ones in docs/audit.md.
+// keep them stable. docs/audit.md lists every action ringfence records;
+// these constants name the common ones for callers of this package.
 const (
 	// Reads of personal data by a person.
 	ActionCallRead   = "call.read"   // a call record (or a page of them) was shown; Object: record id(s)

@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // importCallsUsage is the usage line of the import-calls verb.
@@ -41,38 +38,11 @@ func importCallsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	default:
 		return fmt.Errorf("import-calls: %s: the file must end in .csv or .ndjson (or .jsonl)", name)
 	}
-	f, err := os.Open(name)
+	out, err := postImport(ctx, strings.TrimSuffix(*base, "/")+"/v1/calls/import", *key, contentType, name)
 	if err != nil {
-		return err
+		return fmt.Errorf("import-calls: %w", err)
 	}
-	defer f.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(*base, "/")+"/v1/calls/import", f)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+*key)
-	req.Header.Set("Content-Type", contentType)
-	resp, err := (&http.Client{Timeout: 30 * time.Minute}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Imported        int `json:"imported"`
-		AlreadyImported int `json:"already_imported"`
-		RejectedCount   int `json:"rejected_count"`
-		Rejected        []struct {
-			Line    int    `json:"line"`
-			Message string `json:"message"`
-		} `json:"rejected"`
-		Error *struct{ Code, Message string } `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return fmt.Errorf("import-calls: %s: unreadable answer: %w", resp.Status, err)
-	}
-	for _, r := range out.Rejected {
-		fmt.Fprintf(stdout, "line %d: %s\n", r.Line, r.Message)
-	}
+	out.printRejected(stdout)
 	summary := fmt.Sprintf("imported %d calls (%d already imported); %d rows rejected (first %d listed)",
 		out.Imported, out.AlreadyImported, out.RejectedCount, len(out.Rejected))
 	if out.Error != nil {

@@ -3,12 +3,13 @@ package postgres
 import (
 	"testing"
 
+	"github.com/ringfence/ringfence/store"
 	"github.com/ringfence/ringfence/store/postgres/pgtest"
 	"github.com/ringfence/ringfence/store/storetest"
 )
 
 func TestPrivacy(t *testing.T) {
-	storetest.RunPrivacy(t, func(t *testing.T) storetest.PrivacyStore {
+	storetest.RunPrivacy(t, func(t *testing.T) store.Store {
 		return mustOpen(t, pgtest.NewDatabase(t))
 	})
 }

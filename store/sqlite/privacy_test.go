@@ -13,7 +13,7 @@ import (
 )
 
 func TestPrivacy(t *testing.T) {
-	storetest.RunPrivacy(t, func(t *testing.T) storetest.PrivacyStore {
+	storetest.RunPrivacy(t, func(t *testing.T) store.Store {
 		return mustOpen(t, filepath.Join(t.TempDir(), "ringfence.db"))
 	})
 }

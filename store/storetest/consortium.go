@@ -8,20 +8,10 @@ import (
 	"github.com/ringfence/ringfence/store"
 )
 
-// ConsortiumStore is a store with the consortium's storage (store.Store
-// will embed store.Consortium; until then a backend's *DB is both).
-type ConsortiumStore interface {
-	store.Store
-	store.Consortium
-}
-
 // RunConsortium runs the consortium storage suite. Each subtest calls open
 // for a fresh, empty store and closes it when done.
-func RunConsortium(t *testing.T, open func(t *testing.T) ConsortiumStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s ConsortiumStore)
-	}{
+func RunConsortium(t *testing.T, open func(t *testing.T) store.Store) {
+	runSuite(t, open, []subtest{
 		{"Settings", testConsortiumSettings},
 		{"Membership", testConsortiumMembership},
 		{"Reports", testConsortiumReports},
@@ -29,25 +19,14 @@ func RunConsortium(t *testing.T, open func(t *testing.T) ConsortiumStore) {
 		{"Disputes", testConsortiumDisputes},
 		{"Purge", testConsortiumPurge},
 		{"Impact", testConsortiumImpact},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			defer func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			}()
-			tt.fn(t, s)
-		})
-	}
+	})
 }
 
 const cid = "uk-banks"
 
 // consortiumWith makes the consortium and the tenants, and skips the change
 // log past them.
-func consortiumWith(t *testing.T, s ConsortiumStore, tenants ...string) *changeLog {
+func consortiumWith(t *testing.T, s store.Store, tenants ...string) *changeLog {
 	t.Helper()
 	for _, id := range tenants {
 		tenant(t, s, id)
@@ -62,7 +41,7 @@ func consortiumWith(t *testing.T, s ConsortiumStore, tenants ...string) *changeL
 	return l
 }
 
-func join(t *testing.T, s ConsortiumStore, tenants ...string) {
+func join(t *testing.T, s store.Store, tenants ...string) {
 	t.Helper()
 	for _, id := range tenants {
 		must(t, s.JoinConsortium(t.Context(), store.Membership{Consortium: cid, Tenant: id, JoinedAt: at(1), Terms: "v1"}))
@@ -82,7 +61,7 @@ func report(id, tenant string, p []byte, i int) store.ConsortiumReport {
 		Sealed: random(40), FraudType: "impersonation", Evidence: "label:" + id, Note: random(20), ReportedAt: at(i)}
 }
 
-func testConsortiumSettings(t *testing.T, s ConsortiumStore) {
+func testConsortiumSettings(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	_, err := s.ConsortiumInfo(ctx, cid)
 	wantCode(t, "ConsortiumInfo of an unknown id", err, call.NotFound)
@@ -102,7 +81,7 @@ func testConsortiumSettings(t *testing.T, s ConsortiumStore) {
 		store.Change{Kind: store.ChangeConsortium, Key: []byte(cid)}, store.Change{Kind: store.ChangeConsortium, Key: []byte(cid)})
 }
 
-func testConsortiumMembership(t *testing.T, s ConsortiumStore) {
+func testConsortiumMembership(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	l := consortiumWith(t, s, "bank-a", "bank-b")
 	must(t, s.JoinConsortium(ctx, store.Membership{Consortium: cid, Tenant: "bank-b", JoinedAt: at(2), Terms: "v1"}))
@@ -132,7 +111,7 @@ func testConsortiumMembership(t *testing.T, s ConsortiumStore) {
 	equal(t, "Memberships after rejoining", ms[0], store.Membership{Consortium: cid, Tenant: "bank-a", JoinedAt: at(7), Terms: "v2"})
 }
 
-func testConsortiumReports(t *testing.T, s ConsortiumStore) {
+func testConsortiumReports(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	l := consortiumWith(t, s, "bank-a", "bank-b", "outsider")
 	join(t, s, "bank-a", "bank-b")
@@ -171,7 +150,7 @@ func testConsortiumReports(t *testing.T, s ConsortiumStore) {
 	equal(t, "live reports", live, []store.ConsortiumReport{r2, r3})
 }
 
-func testConsortiumLeaveWithdraws(t *testing.T, s ConsortiumStore) {
+func testConsortiumLeaveWithdraws(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	l := consortiumWith(t, s, "bank-a", "bank-b")
 	join(t, s, "bank-a", "bank-b")
@@ -205,7 +184,7 @@ func testConsortiumLeaveWithdraws(t *testing.T, s ConsortiumStore) {
 	wantCode(t, "report after leaving", s.AddConsortiumReport(ctx, report("r4", "bank-a", p1, 10)), call.NotFound)
 }
 
-func testConsortiumDisputes(t *testing.T, s ConsortiumStore) {
+func testConsortiumDisputes(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	l := consortiumWith(t, s, "bank-a")
 	join(t, s, "bank-a")
@@ -257,7 +236,7 @@ func testConsortiumDisputes(t *testing.T, s ConsortiumStore) {
 	}
 }
 
-func testConsortiumPurge(t *testing.T, s ConsortiumStore) {
+func testConsortiumPurge(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	l := consortiumWith(t, s, "bank-a", "bank-b")
 	join(t, s, "bank-a", "bank-b")
@@ -311,7 +290,7 @@ func entryChanges(ps ...[]byte) []store.Change {
 	return cs
 }
 
-func testConsortiumImpact(t *testing.T, s ConsortiumStore) {
+func testConsortiumImpact(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	l := consortiumWith(t, s, "bank-a", "bank-b")
 	join(t, s, "bank-a", "bank-b")

@@ -9,20 +9,10 @@ import (
 	"github.com/ringfence/ringfence/store"
 )
 
-// ModelStore is a store with model storage (a backend's *DB is both; the
-// engine's consumers ask for store.Models alone).
-type ModelStore interface {
-	store.Store
-	store.Models
-}
-
 // RunModels runs the model storage suite. Each subtest calls open for a
 // fresh, empty store and closes it when done.
-func RunModels(t *testing.T, open func(t *testing.T) ModelStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s ModelStore)
-	}{
+func RunModels(t *testing.T, open func(t *testing.T) store.Store) {
+	runSuite(t, open, []subtest{
 		{"Versions", testModelVersions},
 		{"Invalid", testModelInvalid},
 		{"Transitions", testModelTransitions},
@@ -31,18 +21,7 @@ func RunModels(t *testing.T, open func(t *testing.T) ModelStore) {
 		{"DeleteTenantData", testModelDeleteTenantData},
 		{"ConcurrentPromotions", testModelConcurrentPromotions},
 		{"ConcurrentPuts", testModelConcurrentPuts},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			defer func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			}()
-			tt.fn(t, s)
-		})
-	}
+	})
 }
 
 // newModel returns version v of tenant's model, with a report unless v is
@@ -89,7 +68,7 @@ func skipLog(t *testing.T, s store.Store) *changeLog {
 // statuses returns the status of each of the tenant's versions, by version
 // (index 0 is version 1), as Models lists them, and checks that at most one
 // is live and one shadow and that ActiveModels agrees.
-func statuses(t *testing.T, s ModelStore, tenant string) []string {
+func statuses(t *testing.T, s store.Store, tenant string) []string {
 	t.Helper()
 	ms, err := s.Models(t.Context(), tenant)
 	must(t, err)
@@ -133,7 +112,7 @@ func statuses(t *testing.T, s ModelStore, tenant string) []string {
 	return out
 }
 
-func testModelVersions(t *testing.T, s ModelStore) {
+func testModelVersions(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	l := skipLog(t, s)
@@ -182,7 +161,7 @@ func testModelVersions(t *testing.T, s ModelStore) {
 	}
 }
 
-func testModelInvalid(t *testing.T, s ModelStore) {
+func testModelInvalid(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	l := skipLog(t, s)
@@ -221,7 +200,7 @@ func testModelInvalid(t *testing.T, s ModelStore) {
 	}
 }
 
-func testModelTransitions(t *testing.T, s ModelStore) {
+func testModelTransitions(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	l := skipLog(t, s)
@@ -272,7 +251,7 @@ func testModelTransitions(t *testing.T, s ModelStore) {
 	}
 }
 
-func testModelTenantIsolation(t *testing.T, s ModelStore) {
+func testModelTenantIsolation(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -308,7 +287,7 @@ func testModelTenantIsolation(t *testing.T, s ModelStore) {
 	equal(t, "bank's Model 1", got, stored(newModel("bank", 1), store.ModelLive))
 }
 
-func testModelUnknownTenant(t *testing.T, s ModelStore) {
+func testModelUnknownTenant(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	must(t, s.PutModel(ctx, newModel("acme", 1)))
@@ -329,7 +308,7 @@ func testModelUnknownTenant(t *testing.T, s ModelStore) {
 	l.expect("failed writes")
 }
 
-func testModelDeleteTenantData(t *testing.T, s ModelStore) {
+func testModelDeleteTenantData(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -357,7 +336,7 @@ func testModelDeleteTenantData(t *testing.T, s ModelStore) {
 // testModelConcurrentPromotions promotes two versions at once, many times
 // over: both calls succeed (they queue; neither may fail on the other's
 // half-done work), and whichever ran last is the one live version.
-func testModelConcurrentPromotions(t *testing.T, s ModelStore) {
+func testModelConcurrentPromotions(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	const rounds = 10
@@ -409,7 +388,7 @@ func testModelConcurrentPromotions(t *testing.T, s ModelStore) {
 
 // testModelConcurrentPuts stores the same next version twice at once: one
 // wins, the other is a Conflict, and the series has no gap or repeat.
-func testModelConcurrentPuts(t *testing.T, s ModelStore) {
+func testModelConcurrentPuts(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	const rounds = 10

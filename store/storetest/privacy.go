@@ -13,19 +13,10 @@ import (
 	"github.com/ringfence/ringfence/store"
 )
 
-// PrivacyStore is a store with the privacy operations.
-type PrivacyStore interface {
-	store.Store
-	store.Privacy
-}
-
 // RunPrivacy runs the conformance suite of store.Privacy. Each subtest calls
 // open for a fresh, empty store and closes it when done.
-func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s PrivacyStore)
-	}{
+func RunPrivacy(t *testing.T, open func(t *testing.T) store.Store) {
+	runSuite(t, open, []subtest{
 		{"SubjectFlags", testSubjectFlags},
 		{"Cases", testCases},
 		{"Holds", testHolds},
@@ -40,21 +31,10 @@ func RunPrivacy(t *testing.T, open func(t *testing.T) PrivacyStore) {
 		{"ReplaceSealed", testReplaceSealed},
 		{"DeleteTenantData", testDeleteTenantData},
 		{"PrivacyUnknownTenant", testPrivacyUnknownTenant},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			defer func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			}()
-			tt.fn(t, s)
-		})
-	}
+	})
 }
 
-func testSubjectFlags(t *testing.T, s PrivacyStore) {
+func testSubjectFlags(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -116,7 +96,7 @@ func newCase(tenant, id string, i int) store.Case {
 	}
 }
 
-func testCases(t *testing.T, s PrivacyStore) {
+func testCases(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -187,7 +167,7 @@ func testCases(t *testing.T, s PrivacyStore) {
 	}
 }
 
-func testHolds(t *testing.T, s PrivacyStore) {
+func testHolds(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -236,7 +216,7 @@ func testHolds(t *testing.T, s PrivacyStore) {
 	equal(t, "Holds of another tenant", len(got), 0)
 }
 
-func testConsents(t *testing.T, s PrivacyStore) {
+func testConsents(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -262,7 +242,7 @@ func testConsents(t *testing.T, s PrivacyStore) {
 	equal(t, "Consents of an unknown subject", len(got), 0)
 }
 
-func testRetention(t *testing.T, s PrivacyStore) {
+func testRetention(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -283,7 +263,7 @@ func testRetention(t *testing.T, s PrivacyStore) {
 	}
 }
 
-func testAPIKeyRoles(t *testing.T, s PrivacyStore) {
+func testAPIKeyRoles(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	var want []store.APIKey
@@ -317,7 +297,7 @@ type subject struct {
 // storeSubject stores call records with the subject as caller (2) and as
 // user (2), labels on two of them, a deny and an allow entry for the
 // caller and links with the subject as caller and as user.
-func storeSubject(t *testing.T, s PrivacyStore, tenant string, i int) subject {
+func storeSubject(t *testing.T, s store.Store, tenant string, i int) subject {
 	t.Helper()
 	ctx := t.Context()
 	sub := subject{caller: pseudonym(), user: pseudonym()}
@@ -358,7 +338,7 @@ func storeSubject(t *testing.T, s PrivacyStore, tenant string, i int) subject {
 }
 
 // get2 reads the records back, ordered by id.
-func get2(t *testing.T, s PrivacyStore, tenant string, cs []store.Call) []store.Call {
+func get2(t *testing.T, s store.Store, tenant string, cs []store.Call) []store.Call {
 	t.Helper()
 	out := make([]store.Call, len(cs))
 	for i, c := range cs {
@@ -378,7 +358,7 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-func testSubjectData(t *testing.T, s PrivacyStore) {
+func testSubjectData(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -426,7 +406,7 @@ func testSubjectData(t *testing.T, s PrivacyStore) {
 	equal(t, "SubjectLinks by user", len(ls), 2)
 }
 
-func testEraseSubject(t *testing.T, s PrivacyStore) {
+func testEraseSubject(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -532,7 +512,7 @@ func changeNames(c store.Change, p []byte) bool {
 	return ok && c.Kind == store.ChangeLinkDelete && (bytes.Equal(cp, p) || bytes.Equal(up, p))
 }
 
-func testPurgeCalls(t *testing.T, s PrivacyStore) {
+func testPurgeCalls(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -579,7 +559,7 @@ func testPurgeCalls(t *testing.T, s PrivacyStore) {
 	wantCode(t, "PurgeCalls keeping too many", err, call.Invalid)
 }
 
-func testPurgeChanges(t *testing.T, s PrivacyStore) {
+func testPurgeChanges(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	through, err := s.ChangesPrunedThrough(ctx)
 	must(t, err)
@@ -627,7 +607,7 @@ func testPurgeChanges(t *testing.T, s PrivacyStore) {
 
 // sealedFixture stores one of every sealed kind in acme (two of each) and
 // some in bank, and returns acme's rows by kind, in Row order.
-func sealedFixture(t *testing.T, s PrivacyStore) map[string][]store.SealedRow {
+func sealedFixture(t *testing.T, s store.Store) map[string][]store.SealedRow {
 	t.Helper()
 	ctx := t.Context()
 	tenant(t, s, "acme")
@@ -669,7 +649,7 @@ func sealedFixture(t *testing.T, s PrivacyStore) map[string][]store.SealedRow {
 }
 
 // allSealed reads every row of a kind in pages of 2.
-func allSealed(t *testing.T, s PrivacyStore, tenant, kind string) []store.SealedRow {
+func allSealed(t *testing.T, s store.Store, tenant, kind string) []store.SealedRow {
 	t.Helper()
 	var all []store.SealedRow
 	after := ""
@@ -689,7 +669,7 @@ func allSealed(t *testing.T, s PrivacyStore, tenant, kind string) []store.Sealed
 	}
 }
 
-func testSealedRows(t *testing.T, s PrivacyStore) {
+func testSealedRows(t *testing.T, s store.Store) {
 	want := sealedFixture(t, s)
 	for _, kind := range []string{store.SealedCalls, store.SealedLabels, store.SealedLists, store.SealedLinks} {
 		t.Run(kind, func(t *testing.T) {
@@ -717,7 +697,7 @@ func testSealedRows(t *testing.T, s PrivacyStore) {
 	equal(t, "SealedRows of an unknown tenant", len(rows), 0)
 }
 
-func testReplaceSealed(t *testing.T, s PrivacyStore) {
+func testReplaceSealed(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	sealedFixture(t, s)
 	for _, kind := range []string{store.SealedCalls, store.SealedLabels, store.SealedLists, store.SealedLinks} {
@@ -767,7 +747,7 @@ func testReplaceSealed(t *testing.T, s PrivacyStore) {
 	wantCode(t, "ReplaceSealed of a malformed row", err, call.Invalid)
 }
 
-func testDeleteTenantData(t *testing.T, s PrivacyStore) {
+func testDeleteTenantData(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	for _, id := range []string{"acme", "bank"} {
 		tenant(t, s, id)
@@ -850,7 +830,7 @@ func testDeleteTenantData(t *testing.T, s PrivacyStore) {
 	wantCode(t, "DeleteTenantData of an unknown tenant", err, call.NotFound)
 }
 
-func testPrivacyUnknownTenant(t *testing.T, s PrivacyStore) {
+func testPrivacyUnknownTenant(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	for what, err := range map[string]error{

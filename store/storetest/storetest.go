@@ -18,10 +18,7 @@ var recordIDs call.IDs
 // Run runs the suite. Each subtest calls open for a fresh, empty store and
 // closes it when done.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store)
-	}{
+	runSuite(t, open, []subtest{
 		{"Tenants", testTenants},
 		{"TenantConflict", testTenantConflict},
 		{"APIKeys", testAPIKeys},
@@ -56,7 +53,18 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ChangesFollowedConcurrently", testChangesFollowedConcurrently},
 		{"ChangeKeys", testChangeKeys},
 		{"SingleReaders", testSingleReaders},
-	}
+	})
+}
+
+// subtest is one test of a suite.
+type subtest struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
+}
+
+// runSuite runs each test on a fresh, empty store from open and closes it
+// when the test is done.
+func runSuite(t *testing.T, open func(t *testing.T) store.Store, tests []subtest) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
