@@ -13,6 +13,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/ringfence/ringfence/accesslog"
 	"github.com/ringfence/ringfence/call"
 )
 
@@ -121,6 +122,15 @@ const allowed = "INVITE, ACK, CANCEL, OPTIONS"
 // the budget before it was read (UDP under overload): an INVITE is then
 // answered by the fail-open/closed policy without being screened.
 func (s *Server) handle(r *request, src netip.AddrPort, transport int, late bool) (answer, bool) {
+	a, send := s.decide(r, src, transport, late)
+	if send && s.cfg.Access != nil {
+		s.cfg.Access.Log(src.Addr(), accesslog.Entry{Time: s.cfg.Now(), Kind: accesslog.SIP, Method: r.method, Route: r.method, Status: int(a.status)})
+	}
+	return a, send
+}
+
+// decide is handle without the access log.
+func (s *Server) decide(r *request, src netip.AddrPort, transport int, late bool) (answer, bool) {
 	if r.method == "ACK" {
 		return answer{}, false // the ACK for our final answer: absorbed
 	}

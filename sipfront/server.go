@@ -30,6 +30,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
+	"github.com/ringfence/ringfence/accesslog"
 	"github.com/ringfence/ringfence/call"
 	"github.com/ringfence/ringfence/node"
 )
@@ -76,9 +77,17 @@ type Config struct {
 	// UDPWorkers is the number of goroutines reading the UDP socket.
 	// 0 => GOMAXPROCS (at least 2).
 	UDPWorkers int
-	Log        *slog.Logger          // nil => discard; used as given (the caller names the component)
-	Metrics    prometheus.Registerer // nil => not registered
-	Now        func() time.Time      // nil => time.Now
+	// Access, if set, logs every answered request with the client's
+	// address pseudonymised (accesslog.Writer).
+	Access  AccessLog
+	Log     *slog.Logger          // nil => discard; used as given (the caller names the component)
+	Metrics prometheus.Registerer // nil => not registered
+	Now     func() time.Time      // nil => time.Now
+}
+
+// AccessLog records one answered request (accesslog.Writer).
+type AccessLog interface {
+	Log(client netip.Addr, e accesslog.Entry)
 }
 
 // answerTTL is how long an INVITE answer is kept for retransmissions:

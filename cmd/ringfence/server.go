@@ -206,17 +206,26 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := m.openNode(ctx, reg); err != nil {
+	err := m.openNode(ctx, reg)
+	if err != nil {
+		return err
+	}
+	m.Access, err = accesslog.Open(accesslog.Config{Dir: filepath.Join(m.Config.Data, "logs"), Key: m.master.Derive("access log v1")})
+	if err != nil {
+		m.Node.Close()
+		m.Store.Close()
 		return err
 	}
 	ln, err := net.Listen("tcp", m.Config.HTTP.Addr)
 	if err != nil {
+		m.Access.Close()
 		m.Node.Close()
 		m.Store.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
 	m.Addr = ln.Addr().String()
 	if err := m.listenSIP(ctx, reg); err != nil {
+		m.Access.Close()
 		ln.Close()
 		m.Node.Close()
 		m.Store.Close()
@@ -227,13 +236,6 @@ func (m *Main) Run(ctx context.Context) error {
 		Gatherer:   reg,
 		Log:        m.Log.With("component", "http"),
 	}, m.Node, m.ready.Load)
-	m.Access, err = accesslog.Open(accesslog.Config{Dir: filepath.Join(m.Config.Data, "logs"), Key: m.master.Derive("access log v1")})
-	if err != nil {
-		ln.Close()
-		m.Node.Close()
-		m.Store.Close()
-		return err
-	}
 	// The route pattern, never the path: a path can hold a number.
 	handler := accesslog.Middleware(api, m.Access, func(r *http.Request) string { return r.Pattern })
 	m.http = &http.Server{

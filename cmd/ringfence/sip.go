@@ -42,6 +42,7 @@ func (m *Main) listenSIP(ctx context.Context, reg prometheus.Registerer) error {
 		Tenant: c.Tenant, TenantHeader: c.TenantHeader, RouteHeader: c.RouteHeader,
 		RouteBySource: c.RouteBySource, MaxInFlight: c.MaxInFlight,
 		Appliance: m.Config.Appliance,
+		Access:    m.Access,
 		Log:       m.Log.With("component", "sip"),
 		Metrics:   reg,
 	}, m.Node)
