@@ -131,6 +131,34 @@ func (n *Node) Rewrap(ctx context.Context, tenant string) (RewrapReport, error) 
 	return rep, n.audit(ctx, tenant, "keys.rewrap", tenant, rep)
 }
 
+// RewrapPending rewraps every tenant whose keys have a version newer than
+// the oldest they still open, unless this node has already rewrapped it
+// under that version: the background half of a rotation (serve runs it
+// with the retention purge). It returns the reports of the tenants it
+// rewrapped.
+func (n *Node) RewrapPending(ctx context.Context) (map[string]RewrapReport, error) {
+	n.mu.RLock()
+	pending := map[string]uint32{}
+	for id, k := range n.keys {
+		if v := k.KeyVersion(); v > max(k.MinVersion(), 1) && n.rewrapped[id] != v {
+			pending[id] = v
+		}
+	}
+	n.mu.RUnlock()
+	out := map[string]RewrapReport{}
+	for id, v := range pending {
+		rep, err := n.Rewrap(ctx, id)
+		if err != nil {
+			return out, fmt.Errorf("rewrap %s: %w", id, err)
+		}
+		out[id] = rep
+		n.mu.Lock()
+		n.rewrapped[id] = v
+		n.mu.Unlock()
+	}
+	return out, nil
+}
+
 // RetireKeys raises the tenant's minimum decryption version to its newest
 // key version, so older keys are destroyed and their ciphertexts refused.
 // It refuses (Conflict) while any stored value still needs an older key:

@@ -371,3 +371,42 @@ func TestKeyRetireKeepsFollowersCurrent(t *testing.T) {
 		t.Error("the follower missed a deny entry made a second before the keys were retired")
 	}
 }
+
+// TestRewrapPending is the background half of a rotation: after RotateKey
+// alone, RewrapPending reseals the rotated tenant (only it), and a second
+// pass has nothing to do.
+func TestRewrapPending(t *testing.T) {
+	clk := newPrivClock(time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC))
+	e := openPrivEnv(t, clk)
+	ctx := t.Context()
+	for _, id := range []string{"bank", "other"} {
+		if _, _, err := e.n.CreateTenant(ctx, id, "", "GB"); err != nil {
+			t.Fatal(err)
+		}
+		fillSealed(t, e, id, []string{"+447400123456", "+447400123457"})
+	}
+	if got, err := e.n.RewrapPending(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("RewrapPending before any rotation: %v, %v; want nothing", got, err)
+	}
+	v, err := e.n.RotateKey(ctx, "bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.n.RewrapPending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["bank"]; !ok || len(got) != 1 {
+		t.Fatalf("RewrapPending after rotating bank: %v; want bank alone", got)
+	}
+	for kind, rows := range sealedRows(t, e.st, "bank") {
+		for _, r := range rows {
+			if cv, _ := seal.CiphertextVersion(r.Sealed); cv != v {
+				t.Errorf("%s %s still under key version %d after the background rewrap, want %d", kind, r.Row, cv, v)
+			}
+		}
+	}
+	if got, err := e.n.RewrapPending(ctx); err != nil || len(got) != 0 {
+		t.Errorf("second RewrapPending: %v, %v; want nothing", got, err)
+	}
+}

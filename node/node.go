@@ -55,6 +55,9 @@ type Node struct {
 	mu      sync.RWMutex
 	keys    map[string]*seal.TenantKeys // tenant id -> opened keys
 	apiKeys map[[32]byte]call.Principal // key hash -> who holds it
+	// rewrapped is the key version each tenant was last fully rewrapped
+	// under by this node (RewrapPending).
+	rewrapped map[string]uint32
 
 	fmu   sync.RWMutex
 	flags map[string]map[[32]byte]store.SubjectFlags // tenant -> pseudonym -> processing limits (only subjects with some)
@@ -80,16 +83,17 @@ func Open(ctx context.Context, cfg Config, st store.Store, ring *seal.Keyring) (
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{
-		cfg:     cfg,
-		now:     cfg.Now,
-		log:     cfg.Log,
-		store:   st,
-		ring:    ring,
-		engine:  screen.New(cfg.Engine),
-		m:       newMetrics(cfg.Metrics),
-		keys:    map[string]*seal.TenantKeys{},
-		apiKeys: map[[32]byte]call.Principal{},
-		flags:   map[string]map[[32]byte]store.SubjectFlags{},
+		cfg:       cfg,
+		now:       cfg.Now,
+		log:       cfg.Log,
+		store:     st,
+		ring:      ring,
+		engine:    screen.New(cfg.Engine),
+		m:         newMetrics(cfg.Metrics),
+		keys:      map[string]*seal.TenantKeys{},
+		apiKeys:   map[[32]byte]call.Principal{},
+		rewrapped: map[string]uint32{},
+		flags:     map[string]map[[32]byte]store.SubjectFlags{},
 	}
 	start := time.Now()
 	last, err := st.LastChange(ctx)

@@ -97,9 +97,12 @@ func (m *Main) checkpoint(ctx context.Context) {
 // RetentionReport is what one retention run removed, per data class.
 type RetentionReport struct {
 	node.PurgeReport
-	AccessLogs int   `json:"access_log_files"`
-	Consortium int   `json:"consortium_reports"`
-	Audit      int64 `json:"audit_entries"`
+	AccessLogs int `json:"access_log_files"`
+	Consortium int `json:"consortium_reports"`
+	// Rewrapped: tenants whose stored values were resealed under their
+	// newest key after a rotation.
+	Rewrapped map[string]node.RewrapReport `json:"rewrapped,omitempty"`
+	Audit     int64                        `json:"audit_entries"`
 }
 
 // purge runs retention once: records and the change log (node), access
@@ -116,6 +119,9 @@ func (m *Main) purge(ctx context.Context, dryRun bool) (RetentionReport, error) 
 		return rep, nil
 	}
 	var errs []error
+	if rep.Rewrapped, err = m.Node.RewrapPending(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if rep.AccessLogs, err = accesslog.Purge(filepath.Join(m.Config.Data, "logs"), time.Now(), logsLife); err != nil {
 		errs = append(errs, err)
 	}
