@@ -35,6 +35,7 @@ var verbs = map[string]func(ctx context.Context, args []string, stdout, stderr i
 	"consortium":   consortiumCmd,
 	"model":        modelCmd,
 	"import-calls": importCallsCmd,
+	"dsar":         dsarCmd,
 }
 
 const usage = `ringfence screens telephone calls for fraud before they are answered.
@@ -68,6 +69,7 @@ Verbs:
              call history with labels, screened at their historical times (for training)
   model      model train|eval|list|promote|shadow|retire --tenant ID: the learned risk model
              (trained on labelled calls; runs in shadow until promoted; see docs/model.md)
+  dsar       dsar list --tenant ID [--status S]: rights cases with their deadlines (overdue first to see)
   audit      audit verify: check the audit log's hash chain and signed checkpoints
              audit checkpoint: sign the newest entry now
   shaken     shaken verify --roots FILE (--identity HEADER | --invite FILE): verify
