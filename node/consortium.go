@@ -237,6 +237,12 @@ func (n *Node) shareLabel(ctx context.Context, tenant, recordID string, c *call.
 	if svc == nil || !t.Valid() || !c.Caller.Present() {
 		return
 	}
+	// A number on the tenant's do-not-originate list is its own, spoofed:
+	// the fraud is the spoofer's, and the number must not be blocked at
+	// other members.
+	if _, ok := n.engine.Listed(tenant, call.DNOList, c.Caller); ok {
+		return
+	}
 	_, err := n.report(ctx, svc, tenant, c.Caller, consortium.Report{Source: consortium.SourceLabel, RecordID: recordID, Type: t}, "")
 	switch call.ErrorCode(err) {
 	case "", call.NotFound, call.Conflict: // shared; not a member; subject limited processing

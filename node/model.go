@@ -73,6 +73,11 @@ func (n *Node) TrainModel(ctx context.Context, tenant string, opts TrainOptions)
 		return ModelView{}, err
 	}
 	m, trep, err := model.Train(train, model.Options{Balanced: true, Seed: opts.Seed})
+	if call.ErrorCode(err) == call.Invalid {
+		// The request was well formed; the stored labels cannot be trained
+		// on (such as no fraud among the latest calls, held out to calibrate).
+		return ModelView{}, call.Errorf(call.Conflict, "the training part of the period cannot be trained on: %s (label more calls, or widen from/to)", call.ErrorMessage(err))
+	}
 	if err != nil {
 		return ModelView{}, err
 	}

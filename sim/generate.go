@@ -34,20 +34,22 @@ var Scenarios = []string{
 	"number_rotation", "enumeration", "social_engineering",
 }
 
-// fraudMix is the share of fraud calls each fraud scenario gets, and the
-// generator of one campaign of at most max calls.
+// fraudMix is the share of fraud calls each fraud scenario gets, the fraud
+// type an analyst labels it with (one of the consortium's fraud types, so a
+// member's labels are shared) and the generator of one campaign of at most
+// max calls.
 var fraudMix = []struct {
 	scenario, fraudType string
 	share               float64
 	campaign            func(g *gen, max int)
 }{
-	{"dno_spoof", "spoofing", 0.12, (*gen).dnoSpoof},
-	{"uk_cli_abroad", "spoofing", 0.12, (*gen).ukCLIAbroad},
-	{"invalid_cli", "spoofing", 0.10, (*gen).invalidCLI},
+	{"dno_spoof", "impersonation", 0.12, (*gen).dnoSpoof},
+	{"uk_cli_abroad", "impersonation", 0.12, (*gen).ukCLIAbroad},
+	{"invalid_cli", "impersonation", 0.10, (*gen).invalidCLI},
 	{"many_accounts", "account_takeover", 0.20, (*gen).manyAccounts},
-	{"number_rotation", "spoofing", 0.18, (*gen).numberRotation},
-	{"enumeration", "enumeration", 0.12, (*gen).enumeration},
-	{"social_engineering", "social_engineering", 0.16, (*gen).socialEngineering},
+	{"number_rotation", "impersonation", 0.18, (*gen).numberRotation},
+	{"enumeration", "robocall", 0.12, (*gen).enumeration},
+	{"social_engineering", "account_takeover", 0.16, (*gen).socialEngineering},
 }
 
 // The tenant's numbers. Published contact-centre numbers are inbound only,
@@ -102,10 +104,12 @@ func Generate(cfg Config) Traffic {
 		cfg.Start = time.Now().Add(-cfg.Span).Truncate(time.Second)
 	}
 	g := &gen{
-		r:     rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
-		start: cfg.Start.UTC(),
-		span:  cfg.Span,
-		calls: make([]Call, 0, cfg.Calls),
+		r:      rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
+		shared: cfg.SharedFraud,
+		pool:   cfg.Pool,
+		start:  cfg.Start.UTC(),
+		span:   cfg.Span,
+		calls:  make([]Call, 0, cfg.Calls),
 	}
 	nFraud := int(math.Round(float64(cfg.Calls) * cfg.FraudShare))
 	nGenuine := cfg.Calls - nFraud
@@ -165,6 +169,9 @@ func Generate(cfg Config) Traffic {
 // gen holds the state of one Generate run.
 type gen struct {
 	r      *rand.Rand
+	shared float64 // Config.SharedFraud
+	pool   int64   // Config.Pool
+	pooled int     // pool numbers used so far
 	start  time.Time
 	span   time.Duration
 	people []customer
@@ -373,7 +380,7 @@ func (g *gen) invalidCLI(int) {
 // manyAccounts: one GB mobile calls the IVR lines 20-50 times in an hour,
 // each time presenting a different real customer's id.
 func (g *gen) manyAccounts(max int) {
-	caller := g.gbMobile()
+	caller := g.own(g.gbMobile())
 	route := g.domestic()
 	for _, at := range g.burst(min(max, 20+g.r.IntN(31)), time.Hour) {
 		dialled := published[g.r.IntN(2)].number
@@ -391,7 +398,7 @@ func (g *gen) numberRotation(max int) {
 		route = "intl-1"
 	}
 	for _, at := range g.burst(min(max, 30+g.r.IntN(16)), 8*time.Minute) {
-		caller := g.gbMobile()
+		caller := g.own(g.gbMobile())
 		req := g.request(caller, dialled, g.maybe(0.2, g.victim), at)
 		g.fraud(req, route, caller, 0.6, 2, 20)
 	}
@@ -405,6 +412,7 @@ func (g *gen) enumeration(max int) {
 	if g.chance(0.3) {
 		caller = g.gbLandline()
 	}
+	caller = g.own(caller)
 	route := g.domestic()
 	if g.chance(0.2) {
 		route = "intl-1"
@@ -425,7 +433,7 @@ func (g *gen) enumeration(max int) {
 // socialEngineering: a fraudster's own GB mobile calls once or twice about
 // one victim's account; nothing in the signalling is wrong.
 func (g *gen) socialEngineering(max int) {
-	caller, victim := g.gbMobile(), g.victim()
+	caller, victim := g.own(g.gbMobile()), g.victim()
 	for _, at := range g.burst(min(max, 1+g.r.IntN(2)), time.Hour) {
 		req := g.request(caller, g.published(), victim, at)
 		g.fraud(req, req.IngressRoute, caller, 0.95, 5, 60)

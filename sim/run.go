@@ -30,9 +30,16 @@ const GenuineLabelShare = 0.2
 // covers the calls screened so far). Only Region "GB" is implemented; Run
 // refuses others.
 func Run(ctx context.Context, c *Client, t Traffic, cfg Config) (Summary, error) {
+	_, s, err := run(ctx, c, t, cfg)
+	return s, err
+}
+
+// run is Run, also returning the runner for its per-call outcomes and
+// labels (nil when it refused the config).
+func run(ctx context.Context, c *Client, t Traffic, cfg Config) (*runner, Summary, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Region != "GB" {
-		return Summary{}, fmt.Errorf("sim: region %q: only GB traffic is implemented", cfg.Region)
+		return nil, Summary{}, fmt.Errorf("sim: region %q: only GB traffic is implemented", cfg.Region)
 	}
 	hc := c.client(cfg.Concurrency)
 	if c.HTTP == nil {
@@ -41,6 +48,7 @@ func Run(ctx context.Context, c *Client, t Traffic, cfg Config) (Summary, error)
 	r := &runner{
 		c: c, hc: hc, calls: t.Calls, cfg: cfg,
 		out:      make([]outcome, len(t.Calls)),
+		labelled: make([]bool, len(t.Calls)),
 		finished: make([]bool, len(t.Calls)),
 	}
 	r.cond = sync.NewCond(&r.mu)
@@ -49,11 +57,11 @@ func Run(ctx context.Context, c *Client, t Traffic, cfg Config) (Summary, error)
 	s := r.summary(time.Since(start))
 	switch {
 	case ctx.Err() != nil:
-		return s, fmt.Errorf("sim: run stopped after %d of %d calls: %w", s.Calls, len(t.Calls), ctx.Err())
+		return r, s, fmt.Errorf("sim: run stopped after %d of %d calls: %w", s.Calls, len(t.Calls), ctx.Err())
 	case s.Errors*100 > s.Requests:
-		return s, fmt.Errorf("sim: %d of %d requests failed, first: %w", s.Errors, s.Requests, r.firstErr)
+		return r, s, fmt.Errorf("sim: %d of %d requests failed, first: %w", s.Errors, s.Requests, r.firstErr)
 	}
-	return s, nil
+	return r, s, nil
 }
 
 // runner is the state of one Run.
@@ -63,6 +71,9 @@ type runner struct {
 	calls []Call
 	cfg   Config
 	out   []outcome // by call index; written by the one worker that screens the call
+	// labelled is by call index: the label was posted. Written by the one
+	// worker that labels the call; read after the run.
+	labelled []bool
 
 	mu       sync.Mutex
 	cond     *sync.Cond // signalled when a call is finished
@@ -210,6 +221,7 @@ func (r *runner) label(ctx context.Context, i int, kind string) {
 	}
 	path := "/v1/calls/" + url.PathEscape(r.out[i].recordID) + "/label"
 	if r.count(r.c.do(ctx, r.hc, http.MethodPost, path, body, nil)) {
+		r.labelled[i] = true
 		r.mu.Lock()
 		r.labels++
 		r.mu.Unlock()

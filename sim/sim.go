@@ -26,6 +26,14 @@ type Config struct {
 	LabelShare  float64       // share of fraud calls an analyst confirms (default 0.6; negative: none)
 	LabelAfter  int           // labels are posted this many calls after the call (default 200), modelling analyst delay
 	Concurrency int           // parallel requests (default 8); calls are dispatched in event-time order
+	// SharedFraud is the share of fraudsters' own numbers (the callers of
+	// many_accounts, enumeration and social_engineering campaigns and each
+	// number_rotation number; spoofed numbers never) taken from a pool
+	// common to every tenant generated with the same Pool, in the same
+	// order: the same fraudsters attacking several banks. Default 0: none,
+	// and the traffic is what it was without the field. Clamped to [0,1].
+	SharedFraud float64
+	Pool        int64 // seeds the common pool of fraud numbers (see SharedFraud)
 	// Region is the tenant's home country. Only "GB" is implemented: every
 	// home number generated is a GB number, and Run refuses other regions.
 	Region string
@@ -52,6 +60,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.FraudShare = share(c.FraudShare, DefaultFraudShare)
 	c.LabelShare = share(c.LabelShare, DefaultLabelShare)
+	c.SharedFraud = min(max(c.SharedFraud, 0), 1)
 	if c.LabelAfter <= 0 {
 		c.LabelAfter = DefaultLabelAfter
 	}

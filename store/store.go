@@ -135,6 +135,8 @@ type Store interface {
 	Consortium // fraud-sharing consortia (consortium.go)
 	TenantKeys // key rotation (keys.go)
 	Models     // the learned model's versions (models.go)
+	Users      // console users and sessions (users.go)
+	Archive    // the compliance archive's metadata (archive.go)
 
 	Close() error
 }

@@ -57,29 +57,28 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer m.Close()
 	url := "http://" + m.Addr
+	keys := make([]string, len(demoTenants))
 	for i, dt := range demoTenants {
-		key, err := demoKey(ctx, m, dt.id, dt.name)
-		if err != nil {
+		if keys[i], err = demoKey(ctx, m, dt.id, dt.name); err != nil {
 			return err
-		}
-		cfg := sc
-		cfg.Seed += int64(i)
-		fmt.Fprintf(stdout, "\n== %s (%s): simulating %d calls over %s of event time\n", dt.name, dt.id, cfg.Calls, cfg.Span)
-		sum, err := simulate(ctx, &sim.Client{URL: url, Key: key}, cfg)
-		if err != nil {
-			return err
-		}
-		if err := sum.Write(stdout); err != nil {
-			return err
-		}
-		if i == 0 {
-			defer fmt.Fprintf(stdout, "\nTry it:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"caller\":\"+447400123456\",\"dialled\":\"+442038705200\"}' %s/v1/screen\n", key, url)
 		}
 	}
-	if m.Consortium != nil {
-		if err := demoConsortium(ctx, m, stdout); err != nil {
-			return fmt.Errorf("demo consortium: %w", err)
+	defer fmt.Fprintf(stdout, "\nTry it:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"caller\":\"+447400123456\",\"dialled\":\"+442038705200\"}' %s/v1/screen\n", keys[0], url)
+	if m.Consortium == nil {
+		for i, dt := range demoTenants {
+			cfg := sc
+			cfg.Seed += int64(i)
+			fmt.Fprintf(stdout, "\n== %s (%s): simulating %d calls over %s of event time\n", dt.name, dt.id, cfg.Calls, cfg.Span)
+			sum, err := simulate(ctx, &sim.Client{URL: url, Key: keys[i]}, cfg)
+			if err != nil {
+				return err
+			}
+			if err := sum.Write(stdout); err != nil {
+				return err
+			}
 		}
+	} else if err := demoSharing(ctx, m, url, keys, sc, stdout); err != nil {
+		return fmt.Errorf("demo consortium: %w", err)
 	}
 	fmt.Fprintf(stdout, "\nringfence is serving on %s\n  API:      %s/v1/  (OpenAPI: %s/v1/openapi.json)\n  metrics:  %s/metrics\n  data:     %s\n", url, url, url, url, c.Data)
 	if exit {
@@ -89,12 +88,23 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return m.Wait(ctx)
 }
 
-// demoConsortium puts the demo tenants in one consortium and shows a
-// fraud confirmed at the first protecting the second on its next call.
-func demoConsortium(ctx context.Context, m *Main, stdout io.Writer) error {
+// demoTerms is the demo consortium's terms version.
+const demoTerms = "demo-1"
+
+// demoControl is a tenant outside the consortium that gets the second
+// bank's traffic too, to show what sharing gains.
+var demoControl = struct{ id, name string }{"demo-building-society-control", "Demo Building Society (outside the consortium)"}
+
+// demoSharing puts the demo banks in one consortium and runs the
+// simulator's sharing experiment: the first bank's traffic (its analysts'
+// fraud labels are shared), then the second bank's traffic at a control
+// tenant outside the consortium and at the second bank inside it. It
+// prints each bank's summary and the gain, then shows one number confirmed
+// at the first bank blocked at the second on its next call.
+func demoSharing(ctx context.Context, m *Main, url string, keys []string, sc sim.Config, stdout io.Writer) error {
 	svc := m.Consortium
 	if _, err := m.Store.ConsortiumInfo(ctx, svc.ID); call.ErrorCode(err) == call.NotFound {
-		info := store.ConsortiumInfo{Name: "ringfence demo consortium", Terms: "demo-1",
+		info := store.ConsortiumInfo{Name: "ringfence demo consortium", Terms: demoTerms,
 			Reciprocity: store.Reciprocity{ContributionWindow: 90 * 24 * time.Hour, GracePeriod: 30 * 24 * time.Hour}}
 		if err := svc.Setup(ctx, "operator", info); err != nil {
 			return err
@@ -102,26 +112,61 @@ func demoConsortium(ctx context.Context, m *Main, stdout io.Writer) error {
 	} else if err != nil {
 		return err
 	}
-	for _, dt := range demoTenants {
-		if err := svc.Join(ctx, dt.id, "operator", "demo-1"); err != nil && call.ErrorCode(err) != call.Conflict {
-			return err
-		}
-	}
-	a, b := demoTenants[0].id, demoTenants[1].id
-	// The second bank's policy blocks a number another member confirmed
-	// as fraud in the last week (by default that only flags).
-	p, err := m.Node.Policy(b)
+	control, err := demoKey(ctx, m, demoControl.id, demoControl.name)
 	if err != nil {
 		return err
 	}
-	if p.Actions["consortium.recent"] != call.Block {
-		p.Actions = maps.Clone(p.Actions)
-		p.Actions["consortium.recent"] = call.Block
-		if _, err := m.Node.PutPolicy(ctx, b, p); err != nil {
+	// The second bank (and its control) block a number another member
+	// confirmed as fraud in the last week; by default that only flags.
+	for _, id := range []string{demoTenants[1].id, demoControl.id} {
+		if err := blockRecentReports(ctx, m, id); err != nil {
 			return err
 		}
 	}
-	// A number no earlier demo run reported.
+	cfg := sc
+	if cfg.Span <= 0 {
+		cfg.Span = sim.DefaultSpan
+	}
+	cfg.Start = time.Now().Add(-cfg.Span).Truncate(time.Second)
+	a, b := demoTenants[0], demoTenants[1]
+	fmt.Fprintf(stdout, "\n== Consortium: %s and %s share confirmed fraud; %d calls each over %s of event time\n", a.name, b.name, cfg.Calls, cfg.Span)
+	sum, err := sim.Sharing{URL: url, Terms: demoTerms, Member: keys[0], Without: control, With: keys[1], Config: cfg}.Run(ctx)
+	if err != nil {
+		return err
+	}
+	for _, part := range []struct {
+		title string
+		sum   sim.Summary
+	}{{a.name + " (" + a.id + ")", sum.Member}, {b.name + " (" + b.id + ", in the consortium)", sum.With.Summary}} {
+		fmt.Fprintf(stdout, "\n== %s\n", part.title)
+		if err := part.sum.Write(stdout); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "\n== Gain from sharing: %s's traffic outside the consortium (%s) and inside it\n", b.name, demoControl.id)
+	if err := sum.Write(stdout); err != nil {
+		return err
+	}
+	return demoOneNumber(ctx, m, stdout)
+}
+
+// blockRecentReports makes the tenant's policy block a number another
+// member confirmed as fraud in the last 7 days.
+func blockRecentReports(ctx context.Context, m *Main, tenant string) error {
+	p, err := m.Node.Policy(tenant)
+	if err != nil || p.Actions["consortium.recent"] == call.Block {
+		return err
+	}
+	p.Actions = maps.Clone(p.Actions)
+	p.Actions["consortium.recent"] = call.Block
+	_, err = m.Node.PutPolicy(ctx, tenant, p)
+	return err
+}
+
+// demoOneNumber shows one number, fresh in every run, confirmed as fraud
+// at the first bank and blocked at the second on its next call.
+func demoOneNumber(ctx context.Context, m *Main, stdout io.Writer) error {
+	a, b := demoTenants[0].id, demoTenants[1].id
 	fraudster, dialled := fmt.Sprintf("+447911%06d", rand.IntN(1_000_000)), "+442079460000"
 	screen := func(tenant string) (*call.Call, error) {
 		return m.Node.Screen(ctx, node.Incoming{Tenant: tenant, Caller: fraudster, Dialled: dialled})
@@ -142,10 +187,9 @@ func demoConsortium(ctx context.Context, m *Main, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\n== Consortium: %s and %s share confirmed fraud\n", a, b)
+	fmt.Fprintf(stdout, "\n== One number, step by step\n")
 	fmt.Fprintf(stdout, "  %s calls %s:       %-5s score %.3f\n", fraudster, b, before.Verdict.Action, before.Verdict.Score)
-	fmt.Fprintf(stdout, "  (%s's policy blocks numbers another member confirmed as fraud in the last 7 days)\n", b)
-	fmt.Fprintf(stdout, "  an analyst at %s confirms a call from it as fraud (impersonation)\n", a)
+	fmt.Fprintf(stdout, "  an analyst at %s confirms a call from it as fraud (impersonation): the label files a consortium report\n", a)
 	fmt.Fprintf(stdout, "  %s calls %s again: %-5s score %.3f  markers:", fraudster, b, after.Verdict.Action, after.Verdict.Score)
 	for _, mk := range after.Verdict.Markers {
 		fmt.Fprintf(stdout, " %s", mk.Code)

@@ -696,6 +696,17 @@ func (db *DB) DeleteTenantData(ctx context.Context, tenant string) (store.Counts
 			{"policies", &c.Policies}, {"links", &c.Links}, {"api_keys", &c.APIKeys},
 			{"subject_flags", nil}, {"cases", nil}, {"holds", nil}, {"consents", nil}, {"retention", nil},
 			{"models", nil},
+			{"archive_item_parties", nil},
+			{"archive_item_tokens", nil},
+			{"archive_items", nil},
+			{"archive_contact_numbers", nil},
+			{"archive_contacts", nil},
+			{"archive_user_numbers", nil},
+			{"archive_users", nil},
+			{"archive_holds", nil},
+			{"archive_retention", nil},
+			{"archive_uploads", nil},
+			{"sessions", nil}, {"users", nil},
 			{"changes", nil},
 		} {
 			tag, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{t.table}.Sanitize()+` WHERE tenant = $1`, tenant)
