@@ -21,10 +21,14 @@ const (
 	// Integration is a machine: an IVR or contact-centre platform that
 	// screens calls and reports their end. It reads no stored record.
 	Integration Role = "integration"
+	// Recorder is a machine that ingests the compliance archive (users,
+	// contacts, call records, SMS, recordings). It reads nothing back
+	// beyond the status of its own uploads.
+	Recorder Role = "recorder"
 )
 
 // Roles lists every role, in the order documentation shows them.
-var Roles = []Role{Admin, Analyst, Auditor, PrivacyOfficer, ComplianceOfficer, Integration}
+var Roles = []Role{Admin, Analyst, Auditor, PrivacyOfficer, ComplianceOfficer, Integration, Recorder}
 
 // ParseRole checks s names a role.
 func ParseRole(s string) (Role, error) {
@@ -33,7 +37,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return "", Errorf(Invalid, "role: must be one of admin, analyst, auditor, privacy_officer, compliance_officer, integration")
+	return "", Errorf(Invalid, "role: must be one of admin, analyst, auditor, privacy_officer, compliance_officer, integration, recorder")
 }
 
 // Principal is who is acting: a tenant's API key or console user.

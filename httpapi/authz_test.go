@@ -98,7 +98,40 @@ func TestAuthorisationMatrix(t *testing.T) {
 		t.Fatalf("put route: %d", st)
 	}
 
+	// Archive objects of each tenant, ingested by its recorder key. (This
+	// env has no blob store: uploads and exports cannot exist, so their
+	// own-tenant paths name ids nobody has; archive_test.go covers them
+	// with real media.)
+	bankItem, bankUser, bankHold := archiveFixture(t, e, bank, "u-bank")
+	otherItem, otherUser, otherHold := archiveFixture(t, e, other, "u-other")
+	if st, _ := e.do(other.keys[call.Recorder], "PUT", "/v1/archive/users/u-other-put", `{"name":"Other"}`, nil); st != 204 {
+		t.Fatalf("put archive user: %d", st)
+	}
+	const why = "?reason=authz+matrix"
+	noItem := "01ARZ3NDEKTSV4RRFFQ69G5FAX"
+
 	cases := map[string]authzCase{
+		"PUT /v1/archive/users/{id}": {own: "/v1/archive/users/" + bankUser, other: "/v1/archive/users/u-other-put", body: `{"name":"Bank"}`, upsert: true,
+			check: func(t *testing.T) {
+				var v struct{ User struct{ Name string } }
+				if st, _ := e.do(other.keys[call.ComplianceOfficer], "GET", "/v1/archive/users/u-other-put"+why, "", &v); st != 200 || v.User.Name != "Other" {
+					t.Errorf("other tenant's archive user after a PUT by bank: %d %+v", st, v)
+				}
+			}},
+		"GET /v1/archive/users/{id}":             {own: "/v1/archive/users/" + bankUser + why, other: "/v1/archive/users/" + otherUser + why, missing: "/v1/archive/users/u-none" + why},
+		"PUT /v1/archive/users/{id}/contacts":    {own: "/v1/archive/users/" + bankUser + "/contacts", other: "/v1/archive/users/" + otherUser + "/contacts", missing: "/v1/archive/users/u-none/contacts", body: `{"contacts":[]}`},
+		"POST /v1/archive/users/{id}/offboard":   {own: "/v1/archive/users/" + bankUser + "/offboard", other: "/v1/archive/users/" + otherUser + "/offboard", missing: "/v1/archive/users/u-none/offboard"},
+		"GET /v1/archive/uploads/{id}":           {own: "/v1/archive/uploads/" + noItem, other: "/v1/archive/uploads/" + otherItem, missing: "/v1/archive/uploads/" + noItem},
+		"PATCH /v1/archive/uploads/{id}":         {own: "/v1/archive/uploads/" + noItem, other: "/v1/archive/uploads/" + otherItem, missing: "/v1/archive/uploads/" + noItem, body: "abc"},
+		"POST /v1/archive/uploads/{id}/complete": {own: "/v1/archive/uploads/" + noItem + "/complete", other: "/v1/archive/uploads/" + otherItem + "/complete", missing: "/v1/archive/uploads/" + noItem + "/complete", body: `{"sha256":""}`},
+		"GET /v1/archive/items":                  {own: "/v1/archive/items" + why},
+		"GET /v1/archive/items/{id}":             {own: "/v1/archive/items/" + bankItem + why, other: "/v1/archive/items/" + otherItem + why, missing: "/v1/archive/items/" + noItem + why},
+		"GET /v1/archive/items/{id}/media":       {own: "/v1/archive/items/" + bankItem + "/media" + why, other: "/v1/archive/items/" + otherItem + "/media" + why, missing: "/v1/archive/items/" + noItem + "/media" + why},
+		"POST /v1/archive/exports":               {own: "/v1/archive/exports" + why, body: `{"case_id":"c1","items":["` + otherItem + `"]}`},
+		"GET /v1/archive/exports/{id}":           {own: "/v1/archive/exports/" + noItem + why, other: "/v1/archive/exports/" + otherItem + why, missing: "/v1/archive/exports/" + noItem + why},
+		"DELETE /v1/archive/holds/{id}":          {own: "/v1/archive/holds/" + bankHold, other: "/v1/archive/holds/" + otherHold, missing: "/v1/archive/holds/ahold-" + noItem},
+		"POST /v1/archive/days/{day}/seal":       {own: "/v1/archive/days/2026-01-01/seal"},
+
 		"GET /v1/calls/{id}":                       {own: "/v1/calls/" + bank.callID, other: "/v1/calls/" + other.callID, missing: "/v1/calls/" + noCall},
 		"PATCH /v1/calls/{id}":                     {own: "/v1/calls/" + bank.callID, other: "/v1/calls/" + other.callID, missing: "/v1/calls/" + noCall, body: `{"duration_s":3,"result":"answered"}`},
 		"POST /v1/calls/{id}/label":                {own: "/v1/calls/" + bank.callID + "/label", other: "/v1/calls/" + other.callID + "/label", missing: "/v1/calls/" + noCall + "/label", body: `{"label":"genuine"}`},
@@ -233,4 +266,24 @@ func redactPath(msg, path string) string {
 		}
 	}
 	return msg
+}
+
+// archiveFixture ingests, through tenant's recorder key, a directory user
+// and an SMS of it, and places an archive hold with its compliance
+// officer key; it returns the item id, user id and hold id.
+func archiveFixture(t *testing.T, e *env, at *authzTenant, user string) (item, userID, hold string) {
+	t.Helper()
+	rec := at.keys[call.Recorder]
+	if st, _ := e.do(rec, "PUT", "/v1/archive/users/"+user, `{"name":"Trader","business_numbers":["+447700900123"]}`, nil); st != 204 {
+		t.Fatalf("put archive user: %d", st)
+	}
+	var rc struct{ ID string }
+	if st, _ := e.do(rec, "POST", "/v1/archive/sms", `{"client_id":"m1","user_id":"`+user+`","direction":"inbound","parties":["`+at.number+`"],"started_at":"2026-01-02T10:00:00Z","text":"archived text"}`, &rc); st != 201 || rc.ID == "" {
+		t.Fatalf("ingest sms: %d", st)
+	}
+	var h struct{ ID string }
+	if st, _ := e.do(at.keys[call.ComplianceOfficer], "POST", "/v1/archive/holds", `{"scope":"user","user_id":"`+user+`","reason":"matrix"}`, &h); st != 201 || h.ID == "" {
+		t.Fatalf("archive hold: %d", st)
+	}
+	return rc.ID, user, h.ID
 }

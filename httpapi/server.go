@@ -63,6 +63,8 @@ var (
 	holdsRoles   = []call.Role{call.PrivacyOfficer, call.Admin}
 	auditRoles   = []call.Role{call.Auditor}
 	disputing    = []call.Role{call.Admin, call.Analyst, call.PrivacyOfficer}
+	recording    = []call.Role{call.Recorder}
+	compliance   = []call.Role{call.ComplianceOfficer}
 )
 
 // Routes lists every route the API serves. The OpenAPI document, the
@@ -112,6 +114,27 @@ var Routes = []Route{
 	{"GET /v1/models", reviewing, (*Server).listModels},
 	{"GET /v1/models/{version}", reviewing, (*Server).getModel},
 	{"PUT /v1/models/{version}/status", configuring, (*Server).setModelStatus},
+	{"PUT /v1/archive/users/{id}", recording, (*Server).putArchiveUser},
+	{"PUT /v1/archive/users/{id}/contacts", recording, (*Server).putArchiveContacts},
+	{"POST /v1/archive/users/{id}/offboard", recording, (*Server).offboardArchiveUser},
+	{"POST /v1/archive/calls", recording, (*Server).ingestArchiveCall},
+	{"POST /v1/archive/sms", recording, (*Server).ingestArchiveSMS},
+	{"POST /v1/archive/recordings", recording, (*Server).beginRecording},
+	{"GET /v1/archive/uploads/{id}", recording, (*Server).uploadStatus},
+	{"PATCH /v1/archive/uploads/{id}", recording, (*Server).appendUpload},
+	{"POST /v1/archive/uploads/{id}/complete", recording, (*Server).completeUpload},
+	{"GET /v1/archive/users/{id}", compliance, (*Server).getArchiveUser},
+	{"GET /v1/archive/items", compliance, (*Server).searchArchive},
+	{"GET /v1/archive/items/{id}", compliance, (*Server).getArchiveItem},
+	{"GET /v1/archive/items/{id}/media", compliance, (*Server).playRecording},
+	{"POST /v1/archive/exports", compliance, (*Server).exportArchive},
+	{"GET /v1/archive/exports/{id}", compliance, (*Server).downloadExport},
+	{"GET /v1/archive/holds", compliance, (*Server).listArchiveHolds},
+	{"POST /v1/archive/holds", compliance, (*Server).placeArchiveHold},
+	{"DELETE /v1/archive/holds/{id}", compliance, (*Server).liftArchiveHold},
+	{"GET /v1/archive/retention", compliance, (*Server).getArchiveRetention},
+	{"PUT /v1/archive/retention", compliance, (*Server).putArchiveRetention},
+	{"POST /v1/archive/days/{day}/seal", compliance, (*Server).sealArchiveDay},
 	{"GET /v1/openapi.json", nil, (*Server).openAPI},
 	{"GET /healthz", nil, (*Server).healthz},
 	{"GET /readyz", nil, (*Server).readyz},

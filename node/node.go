@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ringfence/ringfence/archive"
 	"github.com/ringfence/ringfence/call"
 	"github.com/ringfence/ringfence/consortium"
 	"github.com/ringfence/ringfence/screen"
@@ -35,6 +36,12 @@ type Config struct {
 	Now         func() time.Time      // nil => time.Now
 	Log         *slog.Logger          // nil => discard
 	Metrics     prometheus.Registerer // nil => not registered
+
+	// The compliance archive's media (see archive.go): sealed blobs and
+	// the staging area of resumable uploads (whose Blobs must be
+	// ArchiveBlobs). Nil => the archive's media routes answer Unavailable.
+	ArchiveBlobs   archive.Blobs
+	ArchiveUploads *archive.Uploads
 }
 
 // Node wires the engine, recorder, store and keys together. Safe for

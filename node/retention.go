@@ -146,6 +146,9 @@ func (n *Node) purgeTenant(ctx context.Context, tenant string, now time.Time, dr
 		}
 	}
 	tp.Held = len(keep)
+	if err := n.purgeArchive(ctx, tenant, now, dryRun); err != nil {
+		return tp, "", fmt.Errorf("purge the compliance archive: %w", err)
+	}
 	if dryRun {
 		tp.Calls, err = n.countPurgeable(ctx, tenant, tp.Cutoff, keep)
 		return tp, "", err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ringfence/ringfence/call"
+	"github.com/ringfence/ringfence/console"
 	"github.com/ringfence/ringfence/node"
 	"github.com/ringfence/ringfence/seal"
 	"github.com/ringfence/ringfence/sim"
@@ -63,7 +65,10 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	defer fmt.Fprintf(stdout, "\nTry it:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"caller\":\"+447400123456\",\"dialled\":\"+442038705200\"}' %s/v1/screen\n", keys[0], url)
+	pw, err := demoUser(ctx, m)
+	if err != nil {
+		return err
+	}
 	if m.Consortium == nil {
 		for i, dt := range demoTenants {
 			cfg := sc
@@ -80,7 +85,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if err := demoSharing(ctx, m, url, keys, sc, stdout); err != nil {
 		return fmt.Errorf("demo consortium: %w", err)
 	}
-	fmt.Fprintf(stdout, "\nringfence is serving on %s\n  API:      %s/v1/  (OpenAPI: %s/v1/openapi.json)\n  metrics:  %s/metrics\n  data:     %s\n", url, url, url, url, c.Data)
+	fmt.Fprintf(stdout, "\nringfence is serving on %s\n  console:  %s/console/  (tenant %s, user demo-analyst, password %s)\n  API:      %s/v1/  (OpenAPI: %s/v1/openapi.json)\n  metrics:  %s/metrics\n  data:     %s\n", url, url, demoTenants[0].id, pw, url, url, url, c.Data)
+	fmt.Fprintf(stdout, "\nTry it:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"caller\":\"+447400123456\",\"dialled\":\"+442038705200\"}' %s/v1/screen\n", keys[0], url)
 	if exit {
 		return nil
 	}
@@ -196,6 +202,25 @@ func demoOneNumber(ctx context.Context, m *Main, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	return nil
+}
+
+// demoUser creates the first demo tenant's console analyst, or gives it a
+// fresh password in a demo directory used before, and returns the password.
+func demoUser(ctx context.Context, m *Main) (string, error) {
+	const id = "demo-analyst"
+	pw, err := createUser(ctx, m.Store, demoTenants[0].id, id, call.Analyst, "")
+	if call.ErrorCode(err) != call.Conflict {
+		return pw, err
+	}
+	u, err := m.Store.User(ctx, demoTenants[0].id, id)
+	if err != nil {
+		return "", err
+	}
+	pw = crand.Text()
+	if u.PasswordHash, err = console.HashPassword(pw); err != nil {
+		return "", err
+	}
+	return pw, m.Store.UpdateUser(ctx, u)
 }
 
 // demoKey creates the tenant if needed and returns a fresh API key for it.

@@ -36,6 +36,8 @@ var verbs = map[string]func(ctx context.Context, args []string, stdout, stderr i
 	"model":        modelCmd,
 	"import-calls": importCallsCmd,
 	"dsar":         dsarCmd,
+	"archive":      archiveCmd,
+	"user":         userCmd,
 }
 
 const usage = `ringfence screens telephone calls for fraud before they are answered.
@@ -49,8 +51,10 @@ Verbs:
   serve      run the server (HTTP API) from a config file and flags
   tenant     tenant create [--region GB] ID: create a tenant, print its admin API key
              tenant key [--role ROLE] [--key-name NAME] ID: issue another API key
-             (roles: admin, analyst, auditor, privacy_officer, compliance_officer, integration)
+             (roles: admin, analyst, auditor, privacy_officer, compliance_officer, integration, recorder)
              tenant offboard --yes ID: delete every record of a tenant, destroy its keys
+  user       user create --tenant ID --role ROLE [--password-stdin] NAME: a console user
+             (password printed once; roles admin, analyst, auditor, privacy_officer)
   simulate   drive a running server with simulated traffic and print a summary
   import     import a CSV of numbers into a tenant's allow, deny or dno list
   migrate    migrate --from sqlite:PATH --to postgres://URL [--master-key-file FILE]:
@@ -70,6 +74,8 @@ Verbs:
   model      model train|eval|list|promote|shadow|retire --tenant ID: the learned risk model
              (trained on labelled calls; runs in shadow until promoted; see docs/model.md)
   dsar       dsar list --tenant ID [--status S]: rights cases with their deadlines (overdue first to see)
+  archive    archive verify-export [--manifest-sha256 HEX] FILE.zip: verify a regulator export
+             of the compliance archive and print its manifest SHA-256
   audit      audit verify: check the audit log's hash chain and signed checkpoints
              audit checkpoint: sign the newest entry now
   shaken     shaken verify --roots FILE (--identity HEADER | --invite FILE): verify

@@ -18,7 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ringfence/ringfence/accesslog"
+	"github.com/ringfence/ringfence/archive"
 	"github.com/ringfence/ringfence/audit"
+	"github.com/ringfence/ringfence/console"
 	"github.com/ringfence/ringfence/consortium"
 	"github.com/ringfence/ringfence/httpapi"
 	"github.com/ringfence/ringfence/node"
@@ -116,17 +118,29 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 		shaken = m.Shaken
 	}
 	m.Audit = audit.New(st, auditSigner(key), "master:"+key.ID(), nil)
+	blobs, err := archive.OpenDirBlobs(filepath.Join(c.Data, "archive", "blobs"))
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("archive blobs: %w", err)
+	}
+	uploads, err := archive.OpenUploads(filepath.Join(c.Data, "archive", "uploads"), blobs, archive.UploadsConfig{})
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("archive uploads: %w", err)
+	}
 	var view *consortium.View
 	if c.Consortium.ID != "off" {
 		view = consortium.NewView(key.Derive("consortium pseudonym v1"))
 		m.Consortium = &consortium.Service{ID: c.Consortium.ID, Store: st, View: view, Audit: m.auditConsortium}
 	}
 	m.Node, err = node.Open(ctx, node.Config{
-		Audit:       m.Audit,
-		Consortium:  m.Consortium,
-		AuditKey:    m.auditKey(),
-		StoreName:   storeName(c.Store),
-		ApplianceID: c.Appliance,
+		Audit:          m.Audit,
+		Consortium:     m.Consortium,
+		ArchiveBlobs:   blobs,
+		ArchiveUploads: uploads,
+		AuditKey:       m.auditKey(),
+		StoreName:      storeName(c.Store),
+		ApplianceID:    c.Appliance,
 		Engine: screen.Config{
 			Consortium:  consortiumView(view),
 			Shaken:      shaken,
@@ -236,8 +250,19 @@ func (m *Main) Run(ctx context.Context) error {
 		Gatherer:   reg,
 		Log:        m.Log.With("component", "http"),
 	}, m.Node, m.ready.Load)
+	con, err := console.New(console.Config{Log: m.Log.With("component", "console")}, m.Node, m.Store)
+	if err != nil {
+		m.Access.Close()
+		ln.Close()
+		m.Node.Close()
+		m.Store.Close()
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(console.Prefix, con)
+	mux.Handle("/", api)
 	// The route pattern, never the path: a path can hold a number.
-	handler := accesslog.Middleware(api, m.Access, func(r *http.Request) string { return r.Pattern })
+	handler := accesslog.Middleware(mux, m.Access, func(r *http.Request) string { return r.Pattern })
 	m.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,

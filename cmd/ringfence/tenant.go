@@ -26,7 +26,7 @@ func tenantCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		} else if sub == "offboard" {
 			fs.BoolVar(&yes, "yes", false, "confirm: delete every record of the tenant and destroy its keys, irreversibly")
 		} else {
-			fs.StringVar(&role, "role", "admin", "the key's role: admin, analyst, auditor, privacy_officer, compliance_officer or integration")
+			fs.StringVar(&role, "role", "admin", "the key's role: admin, analyst, auditor, privacy_officer, compliance_officer, integration or recorder")
 			fs.StringVar(&keyName, "key-name", "cli", "the key's name, as the audit log shows who used it")
 		}
 	})
