@@ -146,7 +146,7 @@ func New(cfg Config, n Node, users Users) (*Server, error) {
 	}
 	files := http.StripPrefix(Prefix+"static/", http.FileServerFS(static))
 	s.mux.Handle("GET /console/static/", files)
-	for _, rt := range routes {
+	for _, rt := range slices.Concat(routes, configRoutes, rightsRoutes) {
 		s.mux.HandleFunc(rt.pattern, s.wrap(rt))
 	}
 	s.mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
