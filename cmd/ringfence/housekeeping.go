@@ -102,7 +102,10 @@ type RetentionReport struct {
 	// Rewrapped: tenants whose stored values were resealed under their
 	// newest key after a rotation.
 	Rewrapped map[string]node.RewrapReport `json:"rewrapped,omitempty"`
-	Audit     int64                        `json:"audit_entries"`
+	// ArchiveDays: yesterday's compliance-archive day chain sealed into
+	// the audit log, per tenant (once per day).
+	ArchiveDays map[string]node.DayChain `json:"archive_days_sealed,omitempty"`
+	Audit       int64                    `json:"audit_entries"`
 }
 
 // purge runs retention once: records and the change log (node), access
@@ -120,6 +123,9 @@ func (m *Main) purge(ctx context.Context, dryRun bool) (RetentionReport, error) 
 	}
 	var errs []error
 	if rep.Rewrapped, err = m.Node.RewrapPending(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if rep.ArchiveDays, err = m.Node.SealClosedArchiveDays(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if rep.AccessLogs, err = accesslog.Purge(filepath.Join(m.Config.Data, "logs"), time.Now(), logsLife); err != nil {
