@@ -1138,8 +1138,9 @@ func (n *Node) PutArchiveRetention(ctx context.Context, tenant string, r Archive
 
 // ArchivePurge counts what one archive purge removed, per kind.
 type ArchivePurge struct {
-	Items map[string]int64 `json:"items"`
-	Blobs int              `json:"blobs"`
+	Items   map[string]int64 `json:"items"`
+	Blobs   int              `json:"blobs"`
+	Uploads int              `json:"abandoned_uploads"` // sessions untouched for uploadLife, discarded
 }
 
 // purgeArchive deletes the tenant's archive items past their retention
@@ -1193,11 +1194,16 @@ func (n *Node) purgeArchive(ctx context.Context, tenant string, now time.Time, d
 			return err
 		}
 	}
+	abandoned, err := n.expireUploads(ctx, tenant, now.Add(-uploadLife))
+	if err != nil {
+		return err
+	}
+	rep.Uploads = abandoned
 	var total int64
 	for _, v := range rep.Items {
 		total += v
 	}
-	if total == 0 {
+	if total == 0 && abandoned == 0 {
 		return nil
 	}
 	if err := n.audit(ctx, tenant, "retention.purge", string(privacy.ComplianceMedia), rep); err != nil {
@@ -1207,6 +1213,40 @@ func (n *Node) purgeArchive(ctx context.Context, tenant string, now time.Time, d
 		return fmt.Errorf("archive purge: %d blobs of deleted items could not be removed", len(orphans))
 	}
 	return nil
+}
+
+// uploadLife is how long an upload may go without a byte before the
+// retention run discards it (its partial sealed data with it).
+const uploadLife = 7 * 24 * time.Hour
+
+// expireUploads discards the tenant's upload sessions untouched since
+// before, and returns how many it discarded.
+func (n *Node) expireUploads(ctx context.Context, tenant string, before time.Time) (int, error) {
+	t, _, err := n.archiveTenant(tenant)
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for {
+		us, err := n.store.ArchiveUploads(ctx, tenant, before, purgeBatch)
+		if err != nil {
+			return done, err
+		}
+		for _, u := range us {
+			if n.cfg.ArchiveUploads != nil {
+				if err := n.cfg.ArchiveUploads.Discard(t, u.ID); err != nil && call.ErrorCode(err) != call.NotFound {
+					return done, fmt.Errorf("discard upload %s: %w", u.ID, err)
+				}
+			}
+			if err := n.store.DeleteArchiveUpload(ctx, tenant, u.ID); err != nil && call.ErrorCode(err) != call.NotFound {
+				return done, err
+			}
+			done++
+		}
+		if len(us) < purgeBatch {
+			return done, nil
+		}
+	}
 }
 
 func (n *Node) removeBlob(id string) error {

@@ -949,3 +949,33 @@ func TestArchiveNoPlaintextOnDisk(t *testing.T) {
 		t.Fatalf("view after reopen: %+v %v", got, err)
 	}
 }
+
+// TestArchiveAbandonedUploads discards, with the retention run, an upload
+// untouched for a week (session and partial data), and keeps a recent one.
+func TestArchiveAbandonedUploads(t *testing.T) {
+	e := openArchEnv(t)
+	ctx := t.Context()
+	c := e.ingest(t, "bank", store.ArchiveCall, ArchiveRecord{ClientID: "call-1", UserID: "u1", Direction: "inbound",
+		Parties: []string{archPartyA}, StartedAt: archBase})
+	old, _, err := e.n.BeginRecording(ctx, "bank", RecordingRequest{ClientID: "r-old", CallID: c.ID, ContentType: "audio/wav"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.n.AppendRecording(ctx, "bank", old.UploadID, 0, strings.NewReader("RIFF partial")); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Add(8 * 24 * time.Hour)
+	recent, _, err := e.n.BeginRecording(ctx, "bank", RecordingRequest{ClientID: "r-new", CallID: c.ID, ContentType: "audio/wav"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.n.PurgeExpired(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.n.RecordingStatus(ctx, "bank", old.UploadID); call.ErrorCode(err) != call.NotFound {
+		t.Errorf("an upload untouched for 8 days survives the purge: %v", err)
+	}
+	if _, err := e.n.RecordingStatus(ctx, "bank", recent.UploadID); err != nil {
+		t.Errorf("a fresh upload was discarded: %v", err)
+	}
+}
