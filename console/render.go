@@ -13,7 +13,7 @@ import (
 )
 
 // pageNames are the templates under templates/ rendered inside layout.html.
-var pageNames = []string{"signin", "error", "home", "calls", "call", "overview", "audit"}
+var pageNames = []string{"signin", "error", "home", "calls", "call", "overview", "audit", "lists", "routes", "policy"}
 
 var funcs = template.FuncMap{
 	"mask":    mask,
