@@ -419,4 +419,19 @@ func TestTally(t *testing.T) {
 	if !strings.Contains(svg, "<svg") || !strings.Contains(svg, "12:00: 2 calls, 1 blocked") {
 		t.Fatalf("hourly chart without the counts: %s", svg)
 	}
+	// Routes by risk: "intl" has 1 of 1 risky, "" (none) 1 of 2; the
+	// targeted dialled numbers are counted masked.
+	st = tally(now, []*call.Call{
+		{StartedAt: now, Ingress: "intl", Dialled: call.Number{E164: "+442079460000"}, Verdict: call.Verdict{Action: call.Block}},
+		{StartedAt: now, Dialled: call.Number{E164: "+442079460000"}, Verdict: call.Verdict{Action: call.Flag}},
+		{StartedAt: now, Dialled: call.Number{E164: "+442079460001"}, Verdict: call.Verdict{Action: call.Allow}},
+	})
+	routes := routesByRisk(st, 5)
+	if len(routes) != 2 || routes[0].Label != "intl (1 calls)" || routes[0].N != 100 || routes[1].N != 50 {
+		t.Fatalf("routes by risk %+v", routes)
+	}
+	dialled := topDialled(st, 5)
+	if len(dialled) != 1 || dialled[0].N != 2 || strings.Contains(dialled[0].Label, "2079460000") {
+		t.Fatalf("targeted dialled numbers %+v (must be masked)", dialled)
+	}
 }

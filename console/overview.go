@@ -23,13 +23,21 @@ type stats struct {
 	Blocked [24]int   // blocked calls per hour
 	Actions map[call.Action]int
 	Markers map[string]int
+	Dialled map[string]int // fraud-flagged or blocked calls per dialled number (masked)
+	Routes  map[string]*routeRisk
 	Total   int
+}
+
+// routeRisk is one ingress route's share of risky calls.
+type routeRisk struct {
+	Calls, Risky int // all calls; flagged or blocked
 }
 
 // tally counts calls started in the 24 hours ending at the end of now's
 // hour.
 func tally(now time.Time, cs []*call.Call) stats {
-	st := stats{Start: now.UTC().Truncate(time.Hour).Add(-23 * time.Hour), Actions: map[call.Action]int{}, Markers: map[string]int{}}
+	st := stats{Start: now.UTC().Truncate(time.Hour).Add(-23 * time.Hour), Actions: map[call.Action]int{}, Markers: map[string]int{},
+		Dialled: map[string]int{}, Routes: map[string]*routeRisk{}}
 	for _, c := range cs {
 		h := int(c.StartedAt.Sub(st.Start) / time.Hour)
 		if c.StartedAt.Before(st.Start) || h >= 24 {
@@ -44,8 +52,39 @@ func tally(now time.Time, cs []*call.Call) stats {
 		for _, m := range c.Verdict.Markers {
 			st.Markers[m.Code]++
 		}
+		risky := c.Verdict.Action == call.Flag || c.Verdict.Action == call.Block
+		if risky {
+			st.Dialled[mask(c.Dialled)]++
+		}
+		route := cmp.Or(c.Ingress, "(none)")
+		rr := st.Routes[route]
+		if rr == nil {
+			rr = &routeRisk{}
+			st.Routes[route] = rr
+		}
+		rr.Calls++
+		if risky {
+			rr.Risky++
+		}
 	}
 	return st
+}
+
+// topDialled are the dialled numbers most targeted by flagged or blocked
+// calls (masked: the charts never show a number in full).
+func topDialled(st stats, k int) []bar {
+	return topBars(st.Dialled, k)
+}
+
+// routesByRisk ranks ingress routes by their share of flagged or blocked
+// calls, in percent.
+func routesByRisk(st stats, k int) []bar {
+	out := make([]bar, 0, len(st.Routes))
+	for id, rr := range st.Routes {
+		out = append(out, bar{Label: fmt.Sprintf("%s (%d calls)", id, rr.Calls), N: 100 * rr.Risky / rr.Calls, Class: "bar action-flag"})
+	}
+	slices.SortFunc(out, func(a, b bar) int { return cmp.Or(cmp.Compare(b.N, a.N), strings.Compare(a.Label, b.Label)) })
+	return out[:min(k, len(out))]
 }
 
 // overviewPage shows the last 24 hours as server-side SVG charts. It reads
@@ -79,6 +118,8 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request, p *princip
 		"Hourly":    hourlyChart(st),
 		"Mix":       barChart("Verdict mix", actionBars(st)),
 		"Markers":   barChart("Top markers", topMarkers(st, 10)),
+		"Dialled":   barChart("Most targeted dialled numbers", topDialled(st, 10)),
+		"Routes":    barChart("Routes by risk, percent of calls flagged or blocked", routesByRisk(st, 10)),
 	})
 }
 
@@ -99,10 +140,13 @@ func actionBars(st stats) []bar {
 	return out
 }
 
-func topMarkers(st stats, k int) []bar {
-	out := make([]bar, 0, len(st.Markers))
-	for code, n := range st.Markers {
-		out = append(out, bar{Label: code, N: n, Class: "bar"})
+func topMarkers(st stats, k int) []bar { return topBars(st.Markers, k) }
+
+// topBars are the k largest counts, largest first (ties by label).
+func topBars(counts map[string]int, k int) []bar {
+	out := make([]bar, 0, len(counts))
+	for label, n := range counts {
+		out = append(out, bar{Label: label, N: n, Class: "bar"})
 	}
 	slices.SortFunc(out, func(a, b bar) int {
 		return cmp.Or(cmp.Compare(b.N, a.N), strings.Compare(a.Label, b.Label))
