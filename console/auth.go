@@ -61,6 +61,13 @@ func (p *principal) CanFeed() bool { return slices.Contains(feedRoles, p.Role) }
 // CanDetail reports whether the user may open a call's detail page.
 func (p *principal) CanDetail() bool { return slices.Contains(detailRoles, p.Role) }
 
+// CanCases, CanHolds, CanConsortium and CanArchive say which of the
+// rights pages the user may open (the navigation shows only those).
+func (p *principal) CanCases() bool      { return slices.Contains(privacyRoles, p.Role) }
+func (p *principal) CanHolds() bool      { return slices.Contains(holdRoles, p.Role) }
+func (p *principal) CanConsortium() bool { return slices.Contains(consortiumRoles, p.Role) }
+func (p *principal) CanArchive() bool    { return slices.Contains(archiveRoles, p.Role) }
+
 // RoleName is the user's role in words.
 func (p *principal) RoleName() string { return roleName(p.Role) }
 

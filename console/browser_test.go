@@ -232,8 +232,8 @@ func TestBrowser(t *testing.T) {
 
 	run("overview", chromedp.Navigate(url+"/console/overview"), chromedp.WaitVisible(css("svg.chart")),
 		accessible(t, "overview"), shot(t, dir, "overview"))
-	if n := eval(`document.querySelectorAll("svg.chart").length`); n != float64(3) {
-		t.Fatalf("%v charts on the overview, want 3", n)
+	if n := eval(`document.querySelectorAll("svg.chart").length`); n != float64(5) {
+		t.Fatalf("%v charts on the overview, want 5", n)
 	}
 
 	// An analyst cannot open the audit log.

@@ -245,6 +245,8 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, _ *principal) {
 		http.Redirect(w, r, Prefix+"signin", http.StatusSeeOther)
 	case p.Role == call.Auditor:
 		http.Redirect(w, r, Prefix+"audit", http.StatusSeeOther)
+	case p.Role == call.ComplianceOfficer:
+		http.Redirect(w, r, Prefix+"archive", http.StatusSeeOther)
 	case slices.Contains(feedRoles, p.Role):
 		http.Redirect(w, r, Prefix+"calls", http.StatusSeeOther)
 	default:

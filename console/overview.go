@@ -110,6 +110,13 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request, p *princip
 		}
 		f.Before = next
 	}
+	// Subjects who restricted or objected to processing are left out of
+	// analytics (their records are kept, not analysed).
+	if ex, ok := s.node.(interface {
+		Excluded(tenant string, c *call.Call) bool
+	}); ok {
+		cs = slices.DeleteFunc(cs, func(c *call.Call) bool { return ex.Excluded(p.Tenant, c) })
+	}
 	st := tally(now, cs)
 	s.render(w, r, http.StatusOK, "overview", p, map[string]any{
 		"Title":     "Overview",

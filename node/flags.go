@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 
+	"github.com/ringfence/ringfence/call"
+
 	"github.com/ringfence/ringfence/store"
 )
 
@@ -54,4 +56,20 @@ func (n *Node) loadFlags(ctx context.Context, tenant string) error {
 		}
 		after = fs[len(fs)-1].Pseudonym
 	}
+}
+
+// Excluded reports whether a call must be left out of analytics: its
+// caller or its user ref belongs to a subject who restricted or objected to
+// processing (their data is kept, not analysed).
+func (n *Node) Excluded(tenant string, c *call.Call) bool {
+	k, err := n.tenantKeys(tenant)
+	if err != nil {
+		return false
+	}
+	for _, p := range [][]byte{pseudonym(k, c.Caller), userPseudonym(k, c.UserRef)} {
+		if restricted, objected := n.Limits(tenant, p); restricted || objected {
+			return true
+		}
+	}
+	return false
 }
