@@ -90,8 +90,32 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if exit {
 		return nil
 	}
-	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
-	return m.Wait(ctx)
+	fmt.Fprintln(stdout, "A trickle of simulated calls keeps arriving at "+demoTenants[0].id+" (watch the console's live calls). Press Ctrl-C to stop.")
+	live, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); demoTrickle(live, &sim.Client{URL: url, Key: keys[0]}) }()
+	err = m.Wait(ctx)
+	stop()
+	<-done
+	return err
+}
+
+// demoTrickle screens a few simulated calls at the first demo bank every
+// few seconds until ctx ends, so the console's live feed has something to
+// show. No analyst labels them: that is the console user's job.
+func demoTrickle(ctx context.Context, c *sim.Client) {
+	const every = 5 * time.Second
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			cfg := sim.Config{Seed: now.UnixNano(), Calls: 8, Start: now.Add(-every), Span: every, FraudShare: 0.25, LabelShare: -1, Concurrency: 1}
+			sim.Run(ctx, c, sim.Generate(cfg), cfg) // a failed trickle is not worth stopping the demo for
+		}
+	}
 }
 
 // demoTerms is the demo consortium's terms version.
