@@ -171,6 +171,19 @@ func (n *Node) RetireKeys(ctx context.Context, tenant string) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The compliance archive's sealed values and blob keys are not
+	// rewrapped yet: retiring a key would make them unreadable.
+	users, err := n.store.ArchiveUsers(ctx, tenant, "", 1)
+	if err != nil {
+		return 0, err
+	}
+	items, err := n.store.SearchArchive(ctx, tenant, store.ArchiveQuery{Limit: 1})
+	if err != nil {
+		return 0, err
+	}
+	if len(users) > 0 || len(items) > 0 {
+		return 0, call.Errorf(call.Conflict, "tenant %s has compliance-archive data, which the rewrap does not cover yet: retiring older keys would make it unreadable", tenant)
+	}
 	newest := k.KeyVersion()
 	for _, kind := range sealedKinds {
 		for after := ""; ; {
