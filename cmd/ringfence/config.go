@@ -29,6 +29,8 @@ type Config struct {
 	HTTP struct {
 		Addr       string  `json:"addr"`         // listen address (default 127.0.0.1:8080)
 		RatePerKey float64 `json:"rate_per_key"` // requests/s per tenant; 0 = unlimited
+		CertFile   string  `json:"cert_file"`    // PEM certificate chain: serve HTTPS (TLS 1.2 or newer) instead of HTTP
+		KeyFile    string  `json:"key_file"`     // PEM private key of cert_file
 	} `json:"http"`
 
 	SIP struct {
@@ -166,6 +168,9 @@ func (c *Config) validate() error {
 		if d, err := time.ParseDuration(c.Housekeeping.Checkpoint); err != nil || d < time.Second {
 			return fmt.Errorf("housekeeping.checkpoint: must be a duration of at least 1s such as 10m")
 		}
+	}
+	if (c.HTTP.CertFile == "") != (c.HTTP.KeyFile == "") {
+		return fmt.Errorf("http: set both http.cert_file and http.key_file to serve HTTPS, or neither")
 	}
 	if c.HTTP.RatePerKey < 0 {
 		return fmt.Errorf("http.rate_per_key: must not be negative")

@@ -12,6 +12,8 @@ import (
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, _, err := parseFlags("serve", args, stderr, func(fs *flag.FlagSet, c *Config) {
 		fs.StringVar(&c.HTTP.Addr, "http", c.HTTP.Addr, "HTTP listen address")
+		fs.StringVar(&c.HTTP.CertFile, "http-cert", c.HTTP.CertFile, "PEM certificate chain: serve HTTPS (TLS 1.2 or newer)")
+		fs.StringVar(&c.HTTP.KeyFile, "http-key", c.HTTP.KeyFile, "PEM private key of --http-cert")
 		fs.StringVar(&c.Appliance, "appliance", c.Appliance, "this node's appliance id in call records")
 		sipFlags(fs, c)
 	})

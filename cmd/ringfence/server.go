@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -186,6 +187,43 @@ func (m *Main) auditKey() ed25519.PublicKey {
 	return auditSigner(m.master).Public().(ed25519.PublicKey)
 }
 
+// listenHTTP binds the API's listener: HTTPS when a certificate is
+// configured (TLS 1.2 or newer, AEAD suites with forward secrecy only),
+// else plain HTTP.
+func listenHTTP(c Config) (net.Listener, error) {
+	var conf *tls.Config
+	if c.HTTP.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.HTTP.CertFile, c.HTTP.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("http: certificate: %w", err)
+		}
+		conf = serverTLS(cert)
+	}
+	ln, err := net.Listen("tcp", c.HTTP.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listener: %w", err)
+	}
+	if conf != nil {
+		ln = tls.NewListener(ln, conf)
+	}
+	return ln, nil
+}
+
+// serverTLS is the TLS configuration of every listener that takes TLS:
+// TLS 1.2 minimum and, for 1.2, only ECDHE suites with AEAD ciphers (TLS
+// 1.3's suites are all modern and not configurable).
+func serverTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
+}
+
 // storeName names the store kind of a DSN: "sqlite" or "postgres".
 func storeName(dsn string) string {
 	if strings.HasPrefix(dsn, "sqlite:") {
@@ -230,12 +268,12 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Store.Close()
 		return err
 	}
-	ln, err := net.Listen("tcp", m.Config.HTTP.Addr)
+	ln, err := listenHTTP(m.Config)
 	if err != nil {
 		m.Access.Close()
 		m.Node.Close()
 		m.Store.Close()
-		return fmt.Errorf("http listener: %w", err)
+		return err
 	}
 	m.Addr = ln.Addr().String()
 	if err := m.listenSIP(ctx, reg); err != nil {
