@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -641,11 +642,8 @@ type ArchiveSearch struct {
 // reason is required. Audited (archive.search, with the reason, which
 // filters were used, never their values, and the ids shown).
 func (n *Node) SearchArchive(ctx context.Context, tenant string, s ArchiveSearch, reason string) ([]ArchiveEntry, error) {
-	_, k, err := n.archiveTenant(tenant)
+	_, k, err := n.archiveReader(tenant, reason)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkAccessReason(reason); err != nil {
 		return nil, err
 	}
 	q := store.ArchiveQuery{UserID: s.UserID, Direction: s.Direction, Kind: s.Kind, From: s.From, To: s.To,
@@ -688,25 +686,24 @@ func (n *Node) SearchArchive(ctx context.Context, tenant string, s ArchiveSearch
 		out = append(out, e)
 		ids = append(ids, r.ID)
 	}
-	return out, n.audit(ctx, tenant, "archive.search", "items", map[string]any{"reason": reason, "filters": sortedStrings(used), "count": len(ids), "ids": ids})
+	return out, n.audit(ctx, tenant, "archive.search", "items", map[string]any{"reason": reason, "filters": slices.Sorted(slices.Values(used)), "count": len(ids), "ids": ids})
 }
 
-func sortedStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
+// archiveReader is archiveTenant for a person's read of the archive,
+// which must give its reason (checked after the tenant, so an unknown
+// tenant is NotFound whatever the reason).
+func (n *Node) archiveReader(tenant, reason string) (archive.Tenant, *seal.TenantKeys, error) {
+	t, k, err := n.archiveTenant(tenant)
+	if err != nil {
+		return archive.Tenant{}, nil, err
 	}
-	return s
+	return t, k, checkAccessReason(reason)
 }
 
 // ArchiveItem returns one item, opened. Audited (archive.view).
 func (n *Node) ArchiveItem(ctx context.Context, tenant, id, reason string) (ArchiveEntry, error) {
-	_, k, err := n.archiveTenant(tenant)
+	_, k, err := n.archiveReader(tenant, reason)
 	if err != nil {
-		return ArchiveEntry{}, err
-	}
-	if err := checkAccessReason(reason); err != nil {
 		return ArchiveEntry{}, err
 	}
 	it, err := n.item(ctx, tenant, id)
@@ -731,11 +728,8 @@ func (n *Node) item(ctx context.Context, tenant, id string) (store.ArchiveItem, 
 // ArchiveUserView returns a directory user with their contacts, opened.
 // Audited (archive.view, Object user:<id>).
 func (n *Node) ArchiveUserView(ctx context.Context, tenant, id, reason string) (ArchiveUser, []ArchiveContact, error) {
-	_, k, err := n.archiveTenant(tenant)
+	_, k, err := n.archiveReader(tenant, reason)
 	if err != nil {
-		return ArchiveUser{}, nil, err
-	}
-	if err := checkAccessReason(reason); err != nil {
 		return ArchiveUser{}, nil, err
 	}
 	u, err := n.store.ArchiveUser(ctx, tenant, id)
@@ -789,11 +783,8 @@ type Recording struct {
 // A blob that fails authentication at open is an Internal error wrapping
 // archive.ErrTampered.
 func (n *Node) PlayRecording(ctx context.Context, tenant, id, reason string) (Recording, error) {
-	t, k, err := n.archiveTenant(tenant)
+	t, k, err := n.archiveReader(tenant, reason)
 	if err != nil {
-		return Recording{}, err
-	}
-	if err := checkAccessReason(reason); err != nil {
 		return Recording{}, err
 	}
 	it, err := n.item(ctx, tenant, id)
@@ -852,11 +843,8 @@ func (n *Node) ExportArchive(ctx context.Context, tenant string, req ExportReque
 	if err != nil {
 		return ExportReceipt{}, err
 	}
-	t, k, err := n.archiveTenant(tenant)
+	t, k, err := n.archiveReader(tenant, reason)
 	if err != nil {
-		return ExportReceipt{}, err
-	}
-	if err := checkAccessReason(reason); err != nil {
 		return ExportReceipt{}, err
 	}
 	if err := checkArchiveID(req.CaseID, "case_id"); err != nil {
@@ -919,11 +907,8 @@ func mediaExt(contentType string) string {
 // OpenExport opens a sealed export for download (the caller closes it).
 // Audited (archive.export.download).
 func (n *Node) OpenExport(ctx context.Context, tenant, id, reason string) (*archive.Media, error) {
-	t, _, err := n.archiveTenant(tenant)
+	t, _, err := n.archiveReader(tenant, reason)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkAccessReason(reason); err != nil {
 		return nil, err
 	}
 	blobs := n.cfg.ArchiveBlobs
