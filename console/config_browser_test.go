@@ -1,10 +1,7 @@
 package console
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,49 +34,10 @@ func TestBrowserConfig(t *testing.T) {
 		}
 	}
 
-	dir := t.TempDir()
-	if *update {
-		dir = filepath.Join("..", "docs", "screenshots")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-dev-shm-usage", true))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	bctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancelT := context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(cancelT)
-	url := e.srv.URL
+	b := openBrowser(t, exe)
+	dir, url := b.dir, e.srv.URL
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	run := func(step string, as ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, as...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return strings.TrimSpace(v)
-	}
-	eval := func(js string) any {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
+	run, text, eval := b.run, b.text, b.eval
 
 	run("sign in", chromedp.Navigate(url+"/console/signin"), chromedp.WaitVisible(css("#tenant")),
 		chromedp.SendKeys(css("#tenant"), tenant), chromedp.SendKeys(css("#user"), "root"), chromedp.SendKeys(css("#password"), password),
