@@ -14,8 +14,8 @@ import (
 	"github.com/ringfence/ringfence/store"
 )
 
-// consortiumOn reports whether this node belongs to a consortium, and
-// answers Unavailable when it does not.
+// consortium returns the platform's consortium service, or Unavailable
+// when the platform runs none.
 func (n *Node) consortium() (*consortium.Service, error) {
 	if n.cfg.Consortium == nil {
 		return nil, call.Errorf(call.Unavailable, "this platform runs no fraud-sharing consortium")

@@ -13,7 +13,7 @@ import (
 )
 
 func TestArchive(t *testing.T) {
-	storetest.RunArchive(t, func(t *testing.T) storetest.ArchiveStore {
+	storetest.RunArchive(t, func(t *testing.T) store.Store {
 		return mustOpen(t, filepath.Join(t.TempDir(), "ringfence.db"))
 	})
 }

@@ -14,21 +14,13 @@ import (
 	"github.com/ringfence/ringfence/store"
 )
 
-// ArchiveStore is a store with the compliance archive's storage (a
-// backend's *DB is both; the archive's consumers ask for store.Archive
-// alone).
-type ArchiveStore interface {
-	store.Store
-	store.Archive
-}
-
 // RunArchive runs the archive storage suite. Each subtest calls open for a
 // fresh, empty store and closes it when done; the subtests run in parallel,
 // so open must be safe for concurrent use.
-func RunArchive(t *testing.T, open func(t *testing.T) ArchiveStore) {
+func RunArchive(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s ArchiveStore)
+		fn   func(t *testing.T, s store.Store)
 	}{
 		{"Users", testArchiveUsers},
 		{"Contacts", testArchiveContacts},
@@ -109,7 +101,7 @@ func archiveItem(tenant, user, kind, direction string, i int) store.ArchiveItem 
 }
 
 // putItems stores items and fails the test unless each is created.
-func putItems(t *testing.T, s ArchiveStore, its ...store.ArchiveItem) {
+func putItems(t *testing.T, s store.Store, its ...store.ArchiveItem) {
 	t.Helper()
 	for _, it := range its {
 		got, created, err := s.PutArchiveItem(t.Context(), it)
@@ -133,7 +125,7 @@ func archiveUser(tenant, id string, i int) store.ArchiveUser {
 	return store.ArchiveUser{Tenant: tenant, ID: id, Sealed: random(60), Numbers: [][]byte{pseudonym(), pseudonym()}, CreatedAt: at(i)}
 }
 
-func testArchiveUsers(t *testing.T, s ArchiveStore) {
+func testArchiveUsers(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	var want []store.ArchiveUser
@@ -206,7 +198,7 @@ func itemUsers(us []store.ArchiveUser) []string {
 	return out
 }
 
-func testArchiveContacts(t *testing.T, s ArchiveStore) {
+func testArchiveContacts(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	must(t, s.PutArchiveUser(ctx, archiveUser("acme", "u1", 0)))
@@ -256,7 +248,7 @@ func testArchiveContacts(t *testing.T, s ArchiveStore) {
 	}
 }
 
-func testArchiveItemIdempotency(t *testing.T, s ArchiveStore) {
+func testArchiveItemIdempotency(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -299,7 +291,7 @@ func testArchiveItemIdempotency(t *testing.T, s ArchiveStore) {
 	}
 }
 
-func testArchiveItemInvalid(t *testing.T, s ArchiveStore) {
+func testArchiveItemInvalid(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	for _, tt := range []struct {
@@ -333,7 +325,7 @@ func testArchiveItemInvalid(t *testing.T, s ArchiveStore) {
 	}
 }
 
-func testArchiveSearch(t *testing.T, s ArchiveStore) {
+func testArchiveSearch(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	party := pseudonym()
@@ -392,7 +384,7 @@ func testArchiveSearch(t *testing.T, s ArchiveStore) {
 	}
 }
 
-func testArchiveSearchTokens(t *testing.T, s ArchiveStore) {
+func testArchiveSearchTokens(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	key := random(32)
@@ -442,7 +434,7 @@ func testArchiveSearchTokens(t *testing.T, s ArchiveStore) {
 	equal(t, "SearchArchive by token and time", itemIDs(got), []string{its[0].ID})
 }
 
-func testArchiveSearchPaging(t *testing.T, s ArchiveStore) {
+func testArchiveSearchPaging(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	var its []store.ArchiveItem
@@ -475,7 +467,7 @@ func testArchiveSearchPaging(t *testing.T, s ArchiveStore) {
 	equal(t, "SearchArchive pages", got, want)
 }
 
-func testArchiveDayItems(t *testing.T, s ArchiveStore) {
+func testArchiveDayItems(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	var its []store.ArchiveItem
@@ -515,7 +507,7 @@ func testArchiveDayItems(t *testing.T, s ArchiveStore) {
 	wantCode(t, "ArchiveDayItems of a malformed day", err, call.Invalid)
 }
 
-func testArchiveHolds(t *testing.T, s ArchiveStore) {
+func testArchiveHolds(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	holds := []store.ArchiveHold{
@@ -554,7 +546,7 @@ func testArchiveHolds(t *testing.T, s ArchiveStore) {
 	equal(t, "ArchiveHolds active only", active, []store.ArchiveHold{holds[0], holds[2]})
 }
 
-func testArchivePurge(t *testing.T, s ArchiveStore) {
+func testArchivePurge(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	key := random(32)
@@ -674,7 +666,7 @@ func testArchivePurge(t *testing.T, s ArchiveStore) {
 	}
 }
 
-func testArchivePurgeUsers(t *testing.T, s ArchiveStore) {
+func testArchivePurgeUsers(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	var its []store.ArchiveItem
@@ -713,7 +705,7 @@ func testArchivePurgeUsers(t *testing.T, s ArchiveStore) {
 	}
 }
 
-func testArchiveRetention(t *testing.T, s ArchiveStore) {
+func testArchiveRetention(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	got, err := s.ArchiveRetention(ctx, "acme")
@@ -733,7 +725,7 @@ func testArchiveRetention(t *testing.T, s ArchiveStore) {
 	}
 }
 
-func testArchiveUploads(t *testing.T, s ArchiveStore) {
+func testArchiveUploads(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	u := store.ArchiveUpload{Tenant: "acme", ID: "up1", ItemID: recordIDs.Next(at(0)), ClientID: "msg-1",
@@ -793,7 +785,7 @@ func testArchiveUploads(t *testing.T, s ArchiveStore) {
 	wantCode(t, "ArchiveUploadByClient after delete", err, call.NotFound)
 }
 
-func testArchiveTenantIsolation(t *testing.T, s ArchiveStore) {
+func testArchiveTenantIsolation(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
@@ -859,7 +851,7 @@ func testArchiveTenantIsolation(t *testing.T, s ArchiveStore) {
 	}
 }
 
-func testArchiveUnknownTenant(t *testing.T, s ArchiveStore) {
+func testArchiveUnknownTenant(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	_, _, err := s.PutArchiveItem(ctx, archiveItem("nobody", "u1", store.ArchiveCall, store.ArchiveInbound, 0))
 	wantCode(t, "PutArchiveItem", err, call.NotFound)
@@ -871,7 +863,7 @@ func testArchiveUnknownTenant(t *testing.T, s ArchiveStore) {
 		store.ArchiveUpload{Tenant: "nobody", ID: "u", ClientID: "c", UpdatedAt: at(0)}), call.NotFound)
 }
 
-func testArchiveDeleteTenantData(t *testing.T, s ArchiveStore) {
+func testArchiveDeleteTenantData(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")

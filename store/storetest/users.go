@@ -14,8 +14,7 @@ import (
 )
 
 // RunUsers runs the console users and sessions suite. Each subtest calls
-// open for a fresh, empty store, which must implement store.Users, and
-// closes it when done.
+// open for a fresh, empty store and closes it when done.
 func RunUsers(t *testing.T, open func(t *testing.T) store.Store) {
 	runSuite(t, open, []subtest{
 		{"RoundTrip", testUsersRoundTrip},
@@ -31,16 +30,6 @@ func RunUsers(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PurgeSessions", testPurgeSessions},
 		{"ConcurrentTouches", testConcurrentTouches},
 	})
-}
-
-// usersOf returns s as store.Users, failing t if it is not one.
-func usersOf(t *testing.T, s store.Store) store.Users {
-	t.Helper()
-	u, ok := s.(store.Users)
-	if !ok {
-		t.Fatalf("%T does not implement store.Users", s)
-	}
-	return u
 }
 
 // newUser returns a user of tenant with id, created at at(i), a random
@@ -76,7 +65,6 @@ func noChanges(t *testing.T, s store.Store, last int64, what string) {
 
 func testUsersRoundTrip(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
 	last, err := s.LastChange(ctx)
 	must(t, err)
@@ -91,31 +79,30 @@ func testUsersRoundTrip(t *testing.T, s store.Store) {
 		full,
 	}
 	for _, i := range []int{4, 2, 0, 3, 1} {
-		must(t, us.PutUser(ctx, want[i]))
+		must(t, s.PutUser(ctx, want[i]))
 	}
 	for _, u := range want {
-		got, err := us.User(ctx, "acme", u.ID)
+		got, err := s.User(ctx, "acme", u.ID)
 		must(t, err)
 		equal(t, "User "+u.ID, got, u)
 	}
-	got, err := us.Users(ctx, "acme")
+	got, err := s.Users(ctx, "acme")
 	must(t, err)
 	equal(t, "Users", got, want)
 
 	dup := newUser("acme", "bob_1-x", call.Admin, 9)
-	wantCode(t, "PutUser of a stored id", us.PutUser(ctx, dup), call.Conflict)
-	u, err := us.User(ctx, "acme", "bob_1-x")
+	wantCode(t, "PutUser of a stored id", s.PutUser(ctx, dup), call.Conflict)
+	u, err := s.User(ctx, "acme", "bob_1-x")
 	must(t, err)
 	equal(t, "User after a conflicting PutUser", u, want[1])
 
-	_, err = us.User(ctx, "acme", "nobody")
+	_, err = s.User(ctx, "acme", "nobody")
 	wantCode(t, "User of an absent id", err, call.NotFound)
 	noChanges(t, s, last, "user writes")
 }
 
 func testUsersInvalid(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
 	alice := newUser("acme", "alice", call.Analyst, 0)
 	with := func(f func(u *store.User)) store.User {
@@ -123,7 +110,7 @@ func testUsersInvalid(t *testing.T, s store.Store) {
 		f(&u)
 		return u
 	}
-	must(t, us.PutUser(ctx, alice))
+	must(t, s.PutUser(ctx, alice))
 	for _, tt := range []struct {
 		name string
 		u    store.User
@@ -149,24 +136,23 @@ func testUsersInvalid(t *testing.T, s store.Store) {
 			if put.ID == "alice" {
 				put.ID = "bob" // not a Conflict with the stored alice
 			}
-			wantCode(t, "PutUser", us.PutUser(ctx, put), call.Invalid)
-			wantCode(t, "UpdateUser", us.UpdateUser(ctx, tt.u), call.Invalid)
+			wantCode(t, "PutUser", s.PutUser(ctx, put), call.Invalid)
+			wantCode(t, "UpdateUser", s.UpdateUser(ctx, tt.u), call.Invalid)
 		})
 	}
-	got, err := us.Users(ctx, "acme")
+	got, err := s.Users(ctx, "acme")
 	must(t, err)
 	equal(t, "Users after invalid writes", got, []store.User{alice})
 }
 
 func testUsersUpdate(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
 	last, err := s.LastChange(ctx)
 	must(t, err)
 	alice, bob := newUser("acme", "alice", call.Analyst, 0), newUser("acme", "bob", call.Analyst, 1)
-	must(t, us.PutUser(ctx, alice))
-	must(t, us.PutUser(ctx, bob))
+	must(t, s.PutUser(ctx, alice))
+	must(t, s.PutUser(ctx, bob))
 
 	changed := newUser("acme", "alice", call.Admin, 0)
 	for _, step := range []struct {
@@ -184,87 +170,85 @@ func testUsersUpdate(t *testing.T, s store.Store) {
 			step.set(&alice)
 			u := alice
 			u.CreatedAt = at(50) // ignored: CreatedAt is kept
-			must(t, us.UpdateUser(ctx, u))
-			got, err := us.User(ctx, "acme", "alice")
+			must(t, s.UpdateUser(ctx, u))
+			got, err := s.User(ctx, "acme", "alice")
 			must(t, err)
 			equal(t, "User after UpdateUser", got, alice)
 		})
 	}
-	got, err := us.User(ctx, "acme", "bob")
+	got, err := s.User(ctx, "acme", "bob")
 	must(t, err)
 	equal(t, "the other user after updates", got, bob)
 
-	wantCode(t, "UpdateUser of an absent user", us.UpdateUser(ctx, newUser("acme", "carol", call.Admin, 0)), call.NotFound)
-	_, err = us.User(ctx, "acme", "carol")
+	wantCode(t, "UpdateUser of an absent user", s.UpdateUser(ctx, newUser("acme", "carol", call.Admin, 0)), call.NotFound)
+	_, err = s.User(ctx, "acme", "carol")
 	wantCode(t, "User after UpdateUser of an absent user", err, call.NotFound)
 	noChanges(t, s, last, "user writes")
 }
 
 func testUsersTenantIsolation(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
 	a, b := newUser("acme", "alice", call.Admin, 0), newUser("bank", "alice", call.Auditor, 1)
-	must(t, us.PutUser(ctx, a))
-	must(t, us.PutUser(ctx, b)) // the same id in another tenant is no Conflict
-	must(t, us.PutUser(ctx, newUser("bank", "bob", call.Analyst, 2)))
+	must(t, s.PutUser(ctx, a))
+	must(t, s.PutUser(ctx, b)) // the same id in another tenant is no Conflict
+	must(t, s.PutUser(ctx, newUser("bank", "bob", call.Analyst, 2)))
 
-	got, err := us.User(ctx, "acme", "alice")
+	got, err := s.User(ctx, "acme", "alice")
 	must(t, err)
 	equal(t, "acme's alice", got, a)
-	_, err = us.User(ctx, "acme", "bob")
+	_, err = s.User(ctx, "acme", "bob")
 	wantCode(t, "User of another tenant's id", err, call.NotFound)
-	wantCode(t, "UpdateUser of another tenant's id", us.UpdateUser(ctx, newUser("acme", "bob", call.Admin, 0)), call.NotFound)
+	wantCode(t, "UpdateUser of another tenant's id", s.UpdateUser(ctx, newUser("acme", "bob", call.Admin, 0)), call.NotFound)
 
 	a.Role, a.FailedLogins = call.Analyst, 2
-	must(t, us.UpdateUser(ctx, a))
-	got, err = us.User(ctx, "bank", "alice")
+	must(t, s.UpdateUser(ctx, a))
+	got, err = s.User(ctx, "bank", "alice")
 	must(t, err)
 	equal(t, "bank's alice after acme's update", got, b)
-	list, err := us.Users(ctx, "acme")
+	list, err := s.Users(ctx, "acme")
 	must(t, err)
 	equal(t, "acme's Users", list, []store.User{a})
 
 	// Sessions: a session names its user within its tenant.
 	sa, sb := newSession("acme", "alice", 0), newSession("bank", "alice", 0)
-	must(t, us.PutSession(ctx, sa))
-	must(t, us.PutSession(ctx, sb))
-	wantCode(t, "PutSession for another tenant's user", us.PutSession(ctx, newSession("acme", "bob", 0)), call.NotFound)
-	n, err := us.DeleteUserSessions(ctx, "acme", "alice")
+	must(t, s.PutSession(ctx, sa))
+	must(t, s.PutSession(ctx, sb))
+	wantCode(t, "PutSession for another tenant's user", s.PutSession(ctx, newSession("acme", "bob", 0)), call.NotFound)
+	n, err := s.DeleteUserSessions(ctx, "acme", "alice")
 	must(t, err)
 	if n != 1 {
 		t.Errorf("DeleteUserSessions of acme's alice = %d; want 1", n)
 	}
-	got2, err := us.Session(ctx, sb.IDHash)
+	got2, err := s.Session(ctx, sb.IDHash)
 	must(t, err)
 	equal(t, "bank's session after acme's DeleteUserSessions", got2, sb)
 	// Disabling acme's alice leaves bank's alice's session alive.
 	a.DisabledAt = at(5)
-	must(t, us.UpdateUser(ctx, a))
-	if _, err := us.TouchSession(ctx, sb.IDHash, at(1)); err != nil {
+	must(t, s.UpdateUser(ctx, a))
+	if _, err := s.TouchSession(ctx, sb.IDHash, at(1)); err != nil {
 		t.Errorf("TouchSession of bank's alice after acme's alice was disabled: %v", err)
 	}
 }
 
 func testUsersUnknownTenant(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
-	must(t, us.PutUser(ctx, newUser("acme", "alice", call.Admin, 0)))
+	must(t, s.PutUser(ctx, newUser("acme", "alice", call.Admin, 0)))
 	last, err := s.LastChange(ctx)
 	must(t, err)
 
-	wantCode(t, "PutUser of an unknown tenant", us.PutUser(ctx, newUser("nobody", "alice", call.Admin, 0)), call.NotFound)
-	wantCode(t, "UpdateUser of an unknown tenant", us.UpdateUser(ctx, newUser("nobody", "alice", call.Admin, 0)), call.NotFound)
-	wantCode(t, "PutSession of an unknown tenant", us.PutSession(ctx, newSession("nobody", "alice", 0)), call.NotFound)
-	_, err = us.User(ctx, "nobody", "alice")
+	wantCode(t, "PutUser of an unknown tenant", s.PutUser(ctx, newUser("nobody", "alice", call.Admin, 0)), call.NotFound)
+	wantCode(t, "UpdateUser of an unknown tenant", s.UpdateUser(ctx, newUser("nobody", "alice", call.Admin, 0)), call.NotFound)
+	wantCode(t, "PutSession of an unknown tenant", s.PutSession(ctx, newSession("nobody", "alice", 0)), call.NotFound)
+	_, err = s.User(ctx, "nobody", "alice")
 	wantCode(t, "User of an unknown tenant", err, call.NotFound)
-	list, err := us.Users(ctx, "nobody")
+	list, err := s.Users(ctx, "nobody")
 	if err != nil || list == nil || len(list) != 0 {
 		t.Errorf("Users of an unknown tenant = %v, %v; want empty, nil", list, err)
 	}
-	n, err := us.DeleteUserSessions(ctx, "nobody", "alice")
+	n, err := s.DeleteUserSessions(ctx, "nobody", "alice")
 	if err != nil || n != 0 {
 		t.Errorf("DeleteUserSessions of an unknown tenant = %d, %v; want 0, nil", n, err)
 	}
@@ -273,34 +257,33 @@ func testUsersUnknownTenant(t *testing.T, s store.Store) {
 
 func testUsersDeleteTenantData(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
 	sessions := map[string]store.Session{}
 	for _, id := range []string{"acme", "bank"} {
-		must(t, us.PutUser(ctx, newUser(id, "alice", call.Admin, 0)))
+		must(t, s.PutUser(ctx, newUser(id, "alice", call.Admin, 0)))
 		sessions[id] = newSession(id, "alice", 0)
-		must(t, us.PutSession(ctx, sessions[id]))
+		must(t, s.PutSession(ctx, sessions[id]))
 	}
 	_, err := s.DeleteTenantData(ctx, "acme")
 	must(t, err)
 
-	list, err := us.Users(ctx, "acme")
+	list, err := s.Users(ctx, "acme")
 	if err != nil || len(list) != 0 {
 		t.Errorf("acme's Users after DeleteTenantData = %v, %v; want none", list, err)
 	}
-	_, err = us.Session(ctx, sessions["acme"].IDHash)
+	_, err = s.Session(ctx, sessions["acme"].IDHash)
 	wantCode(t, "Session after DeleteTenantData", err, call.NotFound)
-	wantCode(t, "PutUser of an offboarded tenant", us.PutUser(ctx, newUser("acme", "alice", call.Admin, 1)), call.NotFound)
-	_, err = us.User(ctx, "acme", "alice")
+	wantCode(t, "PutUser of an offboarded tenant", s.PutUser(ctx, newUser("acme", "alice", call.Admin, 1)), call.NotFound)
+	_, err = s.User(ctx, "acme", "alice")
 	wantCode(t, "User after PutUser of an offboarded tenant", err, call.NotFound)
 
-	got, err := us.TouchSession(ctx, sessions["bank"].IDHash, at(1))
+	got, err := s.TouchSession(ctx, sessions["bank"].IDHash, at(1))
 	must(t, err)
 	if got.Tenant != "bank" || got.UserID != "alice" {
 		t.Errorf("bank's session after acme's deletion = %+v", got)
 	}
-	list, err = us.Users(ctx, "bank")
+	list, err = s.Users(ctx, "bank")
 	if err != nil || len(list) != 1 {
 		t.Errorf("bank's Users after acme's deletion = %v, %v; want alice", list, err)
 	}
@@ -308,33 +291,32 @@ func testUsersDeleteTenantData(t *testing.T, s store.Store) {
 
 func testSessions(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
 	last, err := s.LastChange(ctx)
 	must(t, err)
-	must(t, us.PutUser(ctx, newUser("acme", "alice", call.Admin, 0)))
+	must(t, s.PutUser(ctx, newUser("acme", "alice", call.Admin, 0)))
 	off := newUser("acme", "off", call.Admin, 0)
 	off.DisabledAt = at(1)
-	must(t, us.PutUser(ctx, off))
+	must(t, s.PutUser(ctx, off))
 	// A locked user may hold a session: locking stops logins, not sessions.
 	locked := newUser("acme", "locked", call.Admin, 0)
 	locked.LockedUntil, locked.FailedLogins = at(90), 5
-	must(t, us.PutUser(ctx, locked))
+	must(t, s.PutUser(ctx, locked))
 
 	full := newSession("acme", "alice", 2)
 	bare := newSession("acme", "alice", 3)
 	bare.CreatedAt, bare.LastSeen = time.Time{}, time.Time{}
 	for _, want := range []store.Session{full, bare, newSession("acme", "locked", 4)} {
-		must(t, us.PutSession(ctx, want))
-		got, err := us.Session(ctx, want.IDHash)
+		must(t, s.PutSession(ctx, want))
+		got, err := s.Session(ctx, want.IDHash)
 		must(t, err)
 		equal(t, "Session", got, want)
 	}
 
 	dup := newSession("acme", "alice", 9)
 	dup.IDHash = full.IDHash
-	wantCode(t, "PutSession of a stored hash", us.PutSession(ctx, dup), call.Conflict)
-	got, err := us.Session(ctx, full.IDHash)
+	wantCode(t, "PutSession of a stored hash", s.PutSession(ctx, dup), call.Conflict)
+	got, err := s.Session(ctx, full.IDHash)
 	must(t, err)
 	equal(t, "Session after a conflicting PutSession", got, full)
 
@@ -345,17 +327,17 @@ func testSessions(t *testing.T, s store.Store) {
 		{"absent user", newSession("acme", "bob", 0)},
 		{"disabled user", newSession("acme", "off", 0)},
 	} {
-		wantCode(t, "PutSession of an "+tt.name, us.PutSession(ctx, tt.s), call.NotFound)
-		_, err := us.Session(ctx, tt.s.IDHash)
+		wantCode(t, "PutSession of an "+tt.name, s.PutSession(ctx, tt.s), call.NotFound)
+		_, err := s.Session(ctx, tt.s.IDHash)
 		wantCode(t, "Session after PutSession of an "+tt.name, err, call.NotFound)
 	}
-	_, err = us.Session(ctx, sha256.Sum256([]byte("not a token")))
+	_, err = s.Session(ctx, sha256.Sum256([]byte("not a token")))
 	wantCode(t, "Session of an unknown hash", err, call.NotFound)
 
 	// Session returns an expired session too: the caller checks ExpiresAt.
 	old := newSession("acme", "alice", -120)
-	must(t, us.PutSession(ctx, old))
-	got, err = us.Session(ctx, old.IDHash)
+	must(t, s.PutSession(ctx, old))
+	got, err = s.Session(ctx, old.IDHash)
 	must(t, err)
 	equal(t, "Session of an expired session", got, old)
 	noChanges(t, s, last, "session writes")
@@ -363,9 +345,8 @@ func testSessions(t *testing.T, s store.Store) {
 
 func testSessionsInvalid(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
-	must(t, us.PutUser(ctx, newUser("acme", "alice", call.Admin, 0)))
+	must(t, s.PutUser(ctx, newUser("acme", "alice", call.Admin, 0)))
 	with := func(f func(s *store.Session)) store.Session {
 		s := newSession("acme", "alice", 0)
 		f(&s)
@@ -382,28 +363,27 @@ func testSessionsInvalid(t *testing.T, s store.Store) {
 		{"no expiry", with(func(s *store.Session) { s.ExpiresAt = time.Time{} })},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			wantCode(t, "PutSession", us.PutSession(ctx, tt.s), call.Invalid)
-			_, err := us.Session(ctx, tt.s.IDHash)
+			wantCode(t, "PutSession", s.PutSession(ctx, tt.s), call.Invalid)
+			_, err := s.Session(ctx, tt.s.IDHash)
 			wantCode(t, "Session after an invalid PutSession", err, call.NotFound)
 		})
 	}
 	ok := newSession("acme", "alice", 0)
-	must(t, us.PutSession(ctx, ok))
-	_, err := us.TouchSession(ctx, ok.IDHash, time.Time{})
+	must(t, s.PutSession(ctx, ok))
+	_, err := s.TouchSession(ctx, ok.IDHash, time.Time{})
 	wantCode(t, "TouchSession at the zero time", err, call.Invalid)
 }
 
 func testTouchSession(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
 	alice := newUser("acme", "alice", call.Admin, 0)
-	must(t, us.PutUser(ctx, alice))
+	must(t, s.PutUser(ctx, alice))
 	sess := newSession("acme", "alice", 0) // expires at at(60)
-	must(t, us.PutSession(ctx, sess))
+	must(t, s.PutSession(ctx, sess))
 	never := newSession("acme", "alice", 0)
 	never.LastSeen = time.Time{}
-	must(t, us.PutSession(ctx, never))
+	must(t, s.PutSession(ctx, never))
 	last, err := s.LastChange(ctx)
 	must(t, err)
 
@@ -423,91 +403,89 @@ func testTouchSession(t *testing.T, s store.Store) {
 		{"earlier again, still live", sess.IDHash, 30, "", 59},
 	} {
 		t.Run(step.name, func(t *testing.T) {
-			got, err := us.TouchSession(ctx, step.hash, at(step.at))
+			got, err := s.TouchSession(ctx, step.hash, at(step.at))
 			wantCode(t, "TouchSession", err, step.code)
 			want := sess
 			want.LastSeen = at(step.lastSeen)
 			if err == nil {
 				equal(t, "TouchSession's session", got, want)
 			}
-			stored, err := us.Session(ctx, step.hash)
+			stored, err := s.Session(ctx, step.hash)
 			must(t, err)
 			equal(t, "Session after TouchSession", stored, want)
 		})
 	}
 
-	got, err := us.TouchSession(ctx, never.IDHash, at(3))
+	got, err := s.TouchSession(ctx, never.IDHash, at(3))
 	must(t, err)
 	if !got.LastSeen.Equal(at(3)) {
 		t.Errorf("TouchSession of a session never seen: LastSeen %v; want %v", got.LastSeen, at(3))
 	}
-	_, err = us.TouchSession(ctx, sha256.Sum256([]byte("not a token")), at(1))
+	_, err = s.TouchSession(ctx, sha256.Sum256([]byte("not a token")), at(1))
 	wantCode(t, "TouchSession of an unknown hash", err, call.NotFound)
 
 	// A disabled user's sessions are dead even before DeleteUserSessions.
 	alice.DisabledAt = at(40)
-	must(t, us.UpdateUser(ctx, alice))
-	_, err = us.TouchSession(ctx, never.IDHash, at(41))
+	must(t, s.UpdateUser(ctx, alice))
+	_, err = s.TouchSession(ctx, never.IDHash, at(41))
 	wantCode(t, "TouchSession of a disabled user's session", err, call.NotFound)
 	alice.DisabledAt = time.Time{}
-	must(t, us.UpdateUser(ctx, alice))
-	_, err = us.TouchSession(ctx, never.IDHash, at(42))
+	must(t, s.UpdateUser(ctx, alice))
+	_, err = s.TouchSession(ctx, never.IDHash, at(42))
 	must(t, err)
 	noChanges(t, s, last, "TouchSession")
 }
 
 func testDeleteSessions(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
 	for _, id := range []string{"alice", "bob"} {
-		must(t, us.PutUser(ctx, newUser("acme", id, call.Analyst, 0)))
+		must(t, s.PutUser(ctx, newUser("acme", id, call.Analyst, 0)))
 	}
 	var alices []store.Session
 	for i := range 3 {
 		alices = append(alices, newSession("acme", "alice", i))
-		must(t, us.PutSession(ctx, alices[i]))
+		must(t, s.PutSession(ctx, alices[i]))
 	}
 	bobs := newSession("acme", "bob", 0)
-	must(t, us.PutSession(ctx, bobs))
+	must(t, s.PutSession(ctx, bobs))
 
-	must(t, us.DeleteSession(ctx, alices[0].IDHash))
-	_, err := us.Session(ctx, alices[0].IDHash)
+	must(t, s.DeleteSession(ctx, alices[0].IDHash))
+	_, err := s.Session(ctx, alices[0].IDHash)
 	wantCode(t, "Session after DeleteSession", err, call.NotFound)
-	wantCode(t, "DeleteSession again", us.DeleteSession(ctx, alices[0].IDHash), call.NotFound)
+	wantCode(t, "DeleteSession again", s.DeleteSession(ctx, alices[0].IDHash), call.NotFound)
 
-	n, err := us.DeleteUserSessions(ctx, "acme", "alice")
+	n, err := s.DeleteUserSessions(ctx, "acme", "alice")
 	must(t, err)
 	if n != 2 {
 		t.Errorf("DeleteUserSessions = %d; want 2", n)
 	}
 	for _, sess := range alices {
-		_, err := us.Session(ctx, sess.IDHash)
+		_, err := s.Session(ctx, sess.IDHash)
 		wantCode(t, "Session after DeleteUserSessions", err, call.NotFound)
 	}
-	n, err = us.DeleteUserSessions(ctx, "acme", "alice")
+	n, err = s.DeleteUserSessions(ctx, "acme", "alice")
 	if err != nil || n != 0 {
 		t.Errorf("DeleteUserSessions again = %d, %v; want 0, nil", n, err)
 	}
-	got, err := us.Session(ctx, bobs.IDHash)
+	got, err := s.Session(ctx, bobs.IDHash)
 	must(t, err)
 	equal(t, "the other user's session", got, bobs)
 }
 
 func testPurgeSessions(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
 	tenant(t, s, "bank")
-	must(t, us.PutUser(ctx, newUser("acme", "alice", call.Admin, 0)))
-	must(t, us.PutUser(ctx, newUser("bank", "bob", call.Admin, 0)))
+	must(t, s.PutUser(ctx, newUser("acme", "alice", call.Admin, 0)))
+	must(t, s.PutUser(ctx, newUser("bank", "bob", call.Admin, 0)))
 	// Sessions expiring at at(60), at(70), at(80) and at(90).
 	ss := []store.Session{
 		newSession("acme", "alice", 0), newSession("bank", "bob", 10),
 		newSession("acme", "alice", 20), newSession("bank", "bob", 30),
 	}
 	for _, sess := range ss {
-		must(t, us.PutSession(ctx, sess))
+		must(t, s.PutSession(ctx, sess))
 	}
 	for _, step := range []struct {
 		before int
@@ -519,19 +497,19 @@ func testPurgeSessions(t *testing.T, s store.Store) {
 		{70, 0, 2},
 		{89, 1, 3},
 	} {
-		n, err := us.PurgeSessions(ctx, at(step.before))
+		n, err := s.PurgeSessions(ctx, at(step.before))
 		must(t, err)
 		if n != step.want {
 			t.Errorf("PurgeSessions(at(%d)) = %d; want %d", step.before, n, step.want)
 		}
 		for i, sess := range ss {
-			_, err := us.Session(ctx, sess.IDHash)
+			_, err := s.Session(ctx, sess.IDHash)
 			if want := i >= step.left; (err == nil) != want {
 				t.Errorf("after PurgeSessions(at(%d)): session %d stored %v (err %v); want %v", step.before, i, err == nil, err, want)
 			}
 		}
 	}
-	n, err := us.PurgeSessions(ctx, time.Time{})
+	n, err := s.PurgeSessions(ctx, time.Time{})
 	if err != nil || n != 0 {
 		t.Errorf("PurgeSessions(zero time) = %d, %v; want 0, nil", n, err)
 	}
@@ -541,17 +519,16 @@ func testPurgeSessions(t *testing.T, s store.Store) {
 // once: every touch succeeds and LastSeen ends at the latest time given.
 func testConcurrentTouches(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	us := usersOf(t, s)
 	tenant(t, s, "acme")
-	must(t, us.PutUser(ctx, newUser("acme", "alice", call.Admin, 0)))
+	must(t, s.PutUser(ctx, newUser("acme", "alice", call.Admin, 0)))
 	sess := newSession("acme", "alice", 0)
-	must(t, us.PutSession(ctx, sess))
+	must(t, s.PutSession(ctx, sess))
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			_, errs[i] = us.TouchSession(ctx, sess.IDHash, at(1+(i*5)%n))
+			_, errs[i] = s.TouchSession(ctx, sess.IDHash, at(1+(i*5)%n))
 		})
 	}
 	wg.Wait()
@@ -560,7 +537,7 @@ func testConcurrentTouches(t *testing.T, s store.Store) {
 			t.Errorf("touch %d: %v", i, err)
 		}
 	}
-	got, err := us.Session(ctx, sess.IDHash)
+	got, err := s.Session(ctx, sess.IDHash)
 	must(t, err)
 	if !got.LastSeen.Equal(at(n)) {
 		t.Errorf("LastSeen after concurrent touches = %v; want %v", got.LastSeen, at(n))
