@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -137,10 +138,15 @@ type Config struct {
 // when the buffer fills, when the UTC date changes, and on Flush and Close.
 // Safe for concurrent use. Open starts one goroutine that Close stops.
 type Writer struct {
-	dir   string
-	macs  sync.Pool // of hash.Hash: HMAC-SHA-256 under the key, reset
-	now   func() time.Time
-	limit int
+	dir  string
+	macs sync.Pool // of hash.Hash: HMAC-SHA-256 under the key, reset
+	// clients memoises pseudonyms: a server's clients (an SBC, an IVR
+	// platform) are few and call many times. Emptied when it reaches
+	// maxClients.
+	clients sync.Map // netip.Addr -> string
+	nclient atomic.Int32
+	now     func() time.Time
+	limit   int
 
 	mu   sync.Mutex
 	buf  bytes.Buffer
@@ -212,10 +218,7 @@ func (w *Writer) Now() time.Time { return w.now() }
 // the clock's reading when zero. After Close it does nothing. Write errors
 // are kept and returned by the next Flush or Close.
 func (w *Writer) Log(client netip.Addr, e Entry) {
-	m := w.macs.Get().(hash.Hash)
-	e.Client = pseudonymise(client, m)
-	m.Reset()
-	w.macs.Put(m)
+	e.Client = w.pseudonym(client)
 	if e.Time.IsZero() {
 		e.Time = w.now()
 	}
@@ -243,6 +246,26 @@ func (w *Writer) Log(client netip.Addr, e Entry) {
 	if w.buf.Len() >= w.limit {
 		w.flushLocked()
 	}
+}
+
+// maxClients bounds the memoised pseudonyms.
+const maxClients = 4096
+
+// pseudonym is Pseudonymise under the Writer's key, memoised.
+func (w *Writer) pseudonym(client netip.Addr) string {
+	if p, ok := w.clients.Load(client); ok {
+		return p.(string)
+	}
+	m := w.macs.Get().(hash.Hash)
+	p := pseudonymise(client, m)
+	m.Reset()
+	w.macs.Put(m)
+	if w.nclient.Add(1) > maxClients {
+		w.clients.Clear()
+		w.nclient.Store(1)
+	}
+	w.clients.Store(client, p)
+	return p
 }
 
 // Flush writes buffered entries to their file and returns the first error
