@@ -604,7 +604,6 @@ func TestArchiveRetentionAndHolds(t *testing.T) {
 	old := archBase.Add(-30 * 24 * time.Hour) // items from a month before the clock
 	type item struct {
 		id, kind, user string
-		blob           string
 	}
 	var items []item
 	add := func(kind, user string, at time.Time) item {

@@ -566,15 +566,3 @@ func (c *answers) finish(k answerKey, a answer, now time.Time) {
 	s.cur[k] = cachedAnswer{a: a, at: now.UnixNano()}
 	s.mu.Unlock()
 }
-
-// len reports the number of entries held (both generations).
-func (c *answers) len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		n += len(s.cur) + len(s.old)
-		s.mu.Unlock()
-	}
-	return n
-}

@@ -47,10 +47,9 @@ type Main struct {
 	Node  *node.Node
 	Addr  string // the HTTP listener's address once Run returns
 
-	SIP        *sipfront.Server // nil when no SIP listener is configured
-	Shaken     *stir.Verifier   // nil when no STI-CA roots are configured
-	Shared     *redisvel.Shared // nil when no Redis is configured
-	Keyring    *seal.Keyring
+	SIP        *sipfront.Server  // nil when no SIP listener is configured
+	Shaken     *stir.Verifier    // nil when no STI-CA roots are configured
+	Shared     *redisvel.Shared  // nil when no Redis is configured
 	Access     *accesslog.Writer // HTTP access log under DATA/logs
 	Audit      *audit.Log
 	Consortium *consortium.Service // nil when consortium.id is "off"
@@ -95,7 +94,7 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 	if err != nil {
 		return err
 	}
-	m.Keyring = seal.NewKeyringWithKeystore(key, ks)
+	ring := seal.NewKeyringWithKeystore(key, ks)
 	st, err := openStore(ctx, c.Store)
 	if err != nil {
 		return err
@@ -152,7 +151,7 @@ func (m *Main) openNode(ctx context.Context, reg prometheus.Registerer) error {
 		},
 		Log:     m.Log.With("component", "node"),
 		Metrics: reg,
-	}, st, m.Keyring)
+	}, st, ring)
 	if err != nil {
 		st.Close()
 		if m.Shared != nil {
