@@ -13,7 +13,8 @@ import (
 )
 
 // pageNames are the templates under templates/ rendered inside layout.html.
-var pageNames = []string{"signin", "error", "home", "calls", "call", "overview", "audit", "lists", "routes", "policy"}
+var pageNames = []string{"signin", "error", "home", "calls", "call", "overview", "audit", "lists", "routes", "policy",
+	"privacy", "case", "holds", "retention", "consortium", "archive", "archiveitem", "archiveholds"}
 
 var funcs = template.FuncMap{
 	"mask":    mask,
@@ -29,6 +30,11 @@ var funcs = template.FuncMap{
 	"actionClass": func(a call.Action) string {
 		return "action-" + string(a)
 	},
+	"maskText": maskText,
+	"maskRef":  maskRef,
+	"day":      day,
+	"fieldErr": func(errs formErrors, field string) string { return errs[field] },
+	"short":    short,
 }
 
 // parseTemplates parses every page with the layout and the shared

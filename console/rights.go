@@ -90,27 +90,6 @@ var rightsRoutes = []route{
 	{"POST /console/archive/holds/{id}/lift", archiveRoles, (*Server).liftArchiveHold},
 }
 
-// The rights pages' templates and helpers join the console's at start
-// (render.go parses pageNames with funcs in New).
-func init() {
-	pageNames = append(pageNames, "privacy", "case", "holds", "retention", "consortium", "archive", "archiveitem", "archiveholds")
-	funcs["maskText"] = maskText
-	funcs["maskRef"] = maskRef
-	funcs["day"] = func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.In(privacy.London()).Format("2006-01-02")
-	}
-	funcs["fieldErr"] = func(errs formErrors, field string) string { return errs[field] }
-	funcs["short"] = func(s string) string {
-		if len(s) > 12 {
-			return s[:12] + "…"
-		}
-		return s
-	}
-}
-
 // nodeAs returns the console's node as T, or Unavailable when this node
 // does not offer those operations.
 func nodeAs[T any](s *Server) (T, error) {
@@ -119,6 +98,22 @@ func nodeAs[T any](s *Server) (T, error) {
 		return n, call.Errorf(call.Unavailable, "this ringfence node does not offer this page")
 	}
 	return n, nil
+}
+
+// day is a date as the UK reads deadlines (Europe/London), "" for none.
+func day(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(privacy.London()).Format("2006-01-02")
+}
+
+// short shortens an id or pseudonym for display.
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
 }
 
 // maskText masks a number held as text (E.164): country code and the last
