@@ -20,6 +20,7 @@ import (
 type env struct {
 	t    *testing.T
 	srv  *httptest.Server
+	api  *Server
 	node *node.Node
 	key  string // tenant "bank" API key
 	key2 string // tenant "other" API key
@@ -45,13 +46,14 @@ func newEnv(t *testing.T, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(cfg, n, nil))
+	api := New(cfg, n, nil)
+	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		srv.Close()
 		n.Close()
 		st.Close()
 	})
-	return &env{t: t, srv: srv, node: n, key: key, key2: key2}
+	return &env{t: t, srv: srv, api: api, node: n, key: key, key2: key2}
 }
 
 // do sends a request and decodes the JSON answer into out (if non-nil),

@@ -40,6 +40,7 @@ type screenResponse struct {
 	Policy        string        `json:"policy"`
 	EvaluatedInUS int64         `json:"evaluated_in_us"`
 	Shadow        *shadowJSON   `json:"shadow,omitempty"`
+	Reason        string        `json:"reason,omitempty"` // why an "unscored" answer was not screened
 }
 
 type shadowJSON struct {
@@ -66,9 +67,19 @@ func (s *Server) screen(w http.ResponseWriter, r *http.Request) {
 	if req.StartedAt != nil {
 		in.StartedAt = *req.StartedAt
 	}
+	if n := s.inFlight.Add(1); n > s.cfg.MaxInFlight {
+		s.inFlight.Add(-1)
+		s.overloaded(w, in, "too many calls in flight")
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ScreenBudget)
-	defer cancel()
 	c, err := s.node.Screen(ctx, in)
+	cancel()
+	s.inFlight.Add(-1)
+	if call.ErrorCode(err) == call.Overloaded {
+		s.overloaded(w, in, "records are not being written fast enough")
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -82,6 +93,20 @@ func (s *Server) screen(w http.ResponseWriter, r *http.Request) {
 		resp.Shadow = &shadowJSON{Score: c.Shadow.Score, Action: c.Shadow.Action, Policy: c.Shadow.Policy}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// overloaded answers a screen request that could not be evaluated in time
+// by its ingress route's failure policy, as the SIP front end does: a
+// fail-open route gets 200 with action "unscored" (pass the call, it was
+// not screened); any other request, 503 with Retry-After (fail closed).
+func (s *Server) overloaded(w http.ResponseWriter, in node.Incoming, why string) {
+	if in.Ingress != "" {
+		if rt, err := s.node.Route(in.Tenant, in.Ingress); err == nil && rt.FailOpen {
+			writeJSON(w, http.StatusOK, screenResponse{Action: call.Unscored, Markers: []call.Marker{}, Reason: "overloaded: " + why})
+			return
+		}
+	}
+	writeError(w, call.Errorf(call.Unavailable, "overloaded: %s; retry later", why))
 }
 
 // callJSON is a call record as the API shows it.

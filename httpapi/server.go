@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,21 +28,26 @@ var openapi []byte
 type Config struct {
 	MaxBody      int64         // JSON bodies; 0 => 64 KiB
 	MaxImport    int64         // CSV imports; 0 => 256 MiB
-	RatePerKey   float64       // requests per second per tenant; 0 => unlimited
+	RatePerKey   float64       // requests per second per API key; 0 => unlimited
 	Burst        int           // bucket size for RatePerKey; 0 => 2 s worth
 	ScreenBudget time.Duration // deadline for one screen request; 0 => 250 ms
-	Gatherer     prometheus.Gatherer
-	Log          *slog.Logger
+	// MaxInFlight bounds concurrent screen requests; over it a request is
+	// answered by its ingress route's failure policy (see overloaded).
+	// 0 => 1024.
+	MaxInFlight int64
+	Gatherer    prometheus.Gatherer
+	Log         *slog.Logger
 }
 
 // Server is the HTTP handler. Its Ready flag gates /readyz.
 type Server struct {
-	cfg    Config
-	node   *node.Node
-	log    *slog.Logger
-	mux    *http.ServeMux
-	limits sync.Map // tenant id -> *bucket
-	ready  func() bool
+	cfg      Config
+	node     *node.Node
+	log      *slog.Logger
+	mux      *http.ServeMux
+	perKey   *limiter // nil: no limit
+	inFlight atomic.Int64
+	ready    func() bool
 }
 
 // Route is one route the API serves: "METHOD /path", the roles that may
@@ -153,13 +158,16 @@ func New(cfg Config, n *node.Node, ready func() bool) *Server {
 	if cfg.ScreenBudget <= 0 {
 		cfg.ScreenBudget = 250 * time.Millisecond
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 1024
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if ready == nil {
 		ready = func() bool { return true }
 	}
-	s := &Server{cfg: cfg, node: n, log: cfg.Log, mux: http.NewServeMux(), ready: ready}
+	s := &Server{cfg: cfg, node: n, log: cfg.Log, mux: http.NewServeMux(), ready: ready, perKey: newLimiter(cfg.RatePerKey, cfg.Burst)}
 	allow := map[string][]string{}
 	for _, route := range Routes {
 		method, path, _ := cut(route.Pattern)
@@ -255,8 +263,8 @@ func principal(r *http.Request) call.Principal {
 
 func tenantOf(r *http.Request) string { return principal(r).Tenant }
 
-// auth checks the bearer key, that its role is one of roles, and the
-// tenant's rate limit.
+// auth checks the bearer key, that its role is one of roles, and the key's
+// rate limit.
 func (s *Server) auth(roles []call.Role, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key, ok := bearer(r.Header.Get("Authorization"))
@@ -275,9 +283,8 @@ func (s *Server) auth(roles []call.Role, h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, call.Errorf(call.Forbidden, "role %s may not %s; it needs one of %s", p.Role, r.Pattern, roleList(roles)))
 			return
 		}
-		if wait := s.limit(p.Tenant); wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-			writeError(w, call.Errorf(call.Overloaded, "rate limit of %g requests/s exceeded; retry later", s.cfg.RatePerKey))
+		if wait := s.perKey.take(p.Tenant+"\x00"+p.Actor, time.Now()); wait > 0 {
+			tooMany(w, wait, "the rate limit of "+strconv.FormatFloat(s.cfg.RatePerKey, 'g', -1, 64)+" requests/s per API key")
 			return
 		}
 		h(w, r.WithContext(node.As(r.Context(), p)))

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,12 +27,15 @@ type Config struct {
 	MasterKeyEnv  string `json:"master_key_env"`  // name of an environment variable holding the base64 master key; wins over the file
 	KeyDir        string `json:"key_dir"`         // tenants' key-encryption keys, outside the database (default DATA/keys; shared by a cluster's nodes)
 	Appliance     string `json:"appliance_id"`    // this node's name in call records (default: host name)
+	MemoryLimit   string `json:"memory_limit"`    // the Go runtime's soft memory limit, such as 2GiB (default: none; GOMEMLIMIT in the environment wins)
 
 	HTTP struct {
-		Addr       string  `json:"addr"`         // listen address (default 127.0.0.1:8080)
-		RatePerKey float64 `json:"rate_per_key"` // requests/s per tenant; 0 = unlimited
-		CertFile   string  `json:"cert_file"`    // PEM certificate chain: serve HTTPS (TLS 1.2 or newer) instead of HTTP
-		KeyFile    string  `json:"key_file"`     // PEM private key of cert_file
+		Addr          string  `json:"addr"`            // listen address (default 127.0.0.1:8080)
+		RatePerKey    float64 `json:"rate_per_key"`    // requests/s per API key; 0 = unlimited
+		RatePerSource float64 `json:"rate_per_source"` // requests/s per client IP address, API and console, signed in or not; 0 = unlimited
+		MaxInFlight   int64   `json:"max_in_flight"`   // concurrent screen requests before the overload policy (default 1024)
+		CertFile      string  `json:"cert_file"`       // PEM certificate chain: serve HTTPS (TLS 1.2 or newer) instead of HTTP
+		KeyFile       string  `json:"key_file"`        // PEM private key of cert_file
 	} `json:"http"`
 
 	SIP struct {
@@ -172,8 +177,16 @@ func (c *Config) validate() error {
 	if (c.HTTP.CertFile == "") != (c.HTTP.KeyFile == "") {
 		return fmt.Errorf("http: set both http.cert_file and http.key_file to serve HTTPS, or neither")
 	}
-	if c.HTTP.RatePerKey < 0 {
-		return fmt.Errorf("http.rate_per_key: must not be negative")
+	if c.HTTP.RatePerKey < 0 || c.HTTP.RatePerSource < 0 {
+		return fmt.Errorf("http.rate_per_key and http.rate_per_source: must not be negative")
+	}
+	if c.HTTP.MaxInFlight < 0 {
+		return fmt.Errorf("http.max_in_flight: must not be negative")
+	}
+	if c.MemoryLimit != "" {
+		if _, err := parseBytes(c.MemoryLimit); err != nil {
+			return fmt.Errorf("memory_limit: %v", err)
+		}
 	}
 	return nil
 }
@@ -242,4 +255,28 @@ func sanitizeID(s string) string {
 		return "ringfence"
 	}
 	return b.String()
+}
+
+// parseBytes reads a size such as "512MiB", "2GiB" or "1073741824" (bytes):
+// at least 64 MiB, since the limit covers the whole process.
+func parseBytes(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		n      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"", 1}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(v, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n <= 0 || n > math.MaxInt64/u.n {
+			break
+		}
+		if n*u.n < 64<<20 {
+			return 0, fmt.Errorf("%q is below the minimum of 64MiB", v)
+		}
+		return n * u.n, nil
+	}
+	return 0, fmt.Errorf("%q is not a size: write it like 512MiB or 2GiB", v)
 }

@@ -26,6 +26,10 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// (docs/PERFORMANCE.md). GOGC in the environment wins.
 		debug.SetGCPercent(400)
 	}
+	if c.MemoryLimit != "" && os.Getenv("GOMEMLIMIT") == "" {
+		n, _ := parseBytes(c.MemoryLimit) // validated
+		debug.SetMemoryLimit(n)
+	}
 	m := &Main{Config: c, Log: newLogger(c, stderr)}
 	if err := m.Run(ctx); err != nil {
 		return err

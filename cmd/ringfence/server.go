@@ -283,9 +283,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	api := httpapi.New(httpapi.Config{
-		RatePerKey: m.Config.HTTP.RatePerKey,
-		Gatherer:   reg,
-		Log:        m.Log.With("component", "http"),
+		RatePerKey:  m.Config.HTTP.RatePerKey,
+		MaxInFlight: m.Config.HTTP.MaxInFlight,
+		Gatherer:    reg,
+		Log:         m.Log.With("component", "http"),
 	}, m.Node, m.ready.Load)
 	con, err := console.New(console.Config{Log: m.Log.With("component", "console")}, m.Node, m.Store)
 	if err != nil {
@@ -299,7 +300,8 @@ func (m *Main) Run(ctx context.Context) error {
 	mux.Handle(console.Prefix, con)
 	mux.Handle("/", api)
 	// The route pattern, never the path: a path can hold a number.
-	handler := accesslog.Middleware(mux, m.Access, func(r *http.Request) string { return r.Pattern })
+	limited := httpapi.LimitPerSource(mux, m.Config.HTTP.RatePerSource, 0)
+	handler := accesslog.Middleware(limited, m.Access, func(r *http.Request) string { return r.Pattern })
 	m.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
