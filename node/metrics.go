@@ -65,12 +65,22 @@ func (m *metrics) applied(lag time.Duration) {
 	m.feedLag.Observe(max(lag, 0).Seconds())
 }
 
-func (m *metrics) queueDepth(f func() float64) {
-	if m.reg != nil {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "ringfence_recorder_queue_depth", Help: "Call records waiting to be committed.",
-		}, f))
+// recorderState registers the recorder's gauges and its loss counter.
+func (m *metrics) recorderState(depth, lost, failing func() float64) {
+	if m.reg == nil {
+		return
 	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ringfence_recorder_queue_depth", Help: "Call records waiting to be committed.",
+		}, depth),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ringfence_records_lost_total", Help: "Call records and call-end updates dropped because the store was failing and the recorder queue was full (or at shutdown).",
+		}, lost),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ringfence_recorder_failing", Help: "1 while the recorder's commits to the store are failing (unavailable, disk full), else 0.",
+		}, failing),
+	)
 }
 
 func (m *metrics) screened(a call.Action, d time.Duration) {

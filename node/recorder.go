@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringfence/ringfence/call"
@@ -15,6 +16,7 @@ type RecorderConfig struct {
 	Batch  int           // records per transaction at most; 0 => 512
 	Queue  int           // records waiting at most before Screen blocks; 0 => 65536
 	Linger time.Duration // under load, wait this long for a batch to fill; 0 => 2ms, negative => never
+	Grace  time.Duration // on Close with the store failing, keep retrying this long; 0 => 30s
 }
 
 // recorder writes screened calls to the store off the request path with
@@ -22,8 +24,16 @@ type RecorderConfig struct {
 // already queued (up to Batch) and commits them in one transaction. Under
 // light load a record is committed at once; under load (more than one
 // record waiting) it lingers up to Linger for the batch to fill, so one
-// fsync covers more records, and batches also grow while a commit runs. A failed commit is retried with backoff;
-// records are never dropped.
+// fsync covers more records, and batches also grow while a commit runs.
+//
+// A failed commit (store unavailable, disk full) is retried with backoff
+// until it succeeds, while screening goes on from memory and new records
+// wait in the queue. Only when the queue is full while the store is failing
+// are new records dropped, so that calls are still answered: each is
+// counted in ringfence_records_lost_total and logged (at most every 10 s).
+// A full queue with a working but slow store applies back-pressure instead
+// (enqueue waits; the front ends' overload policy answers). On Close,
+// records still unwritten after Grace are counted lost the same way.
 type recorder struct {
 	cfg   RecorderConfig
 	store store.Store
@@ -39,6 +49,11 @@ type recorder struct {
 	done chan struct{}
 	mu   sync.RWMutex // held for reading while sending, for writing to close
 	shut bool
+
+	failing  atomic.Bool  // the last commit attempt failed
+	closedAt atomic.Int64 // unix ns when close began; 0 while open
+	lost     atomic.Int64 // records and call-end updates dropped
+	lostLog  atomic.Int64 // unix ns of the last log line about losses
 }
 
 type item struct {
@@ -59,19 +74,32 @@ func (n *Node) startRecorder() *recorder {
 	if cfg.Linger == 0 {
 		cfg.Linger = 2 * time.Millisecond
 	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 30 * time.Second
+	}
 	r := &recorder{
 		cfg: cfg, store: n.store, seal: n.sealCall, link: n.sealLink,
 		log: n.log.With("component", "recorder"), m: n.m,
 		in: make(chan item, cfg.Queue), done: make(chan struct{}),
 	}
-	n.m.queueDepth(func() float64 { return float64(len(r.in)) })
+	n.m.recorderState(
+		func() float64 { return float64(len(r.in)) },
+		func() float64 { return float64(r.lost.Load()) },
+		func() float64 {
+			if r.failing.Load() {
+				return 1
+			}
+			return 0
+		})
 	go r.run()
 	return r
 }
 
 // enqueue hands a new record (or, with end, a call-end update of c) to the
-// recorder, waiting while the queue is full until ctx ends (Overloaded).
-// c must not change afterwards.
+// recorder. While the queue is full it waits until ctx ends (Overloaded),
+// unless the store is failing: then c is dropped and counted lost, and
+// enqueue returns nil so the call is still answered. c must not change
+// afterwards.
 func (r *recorder) enqueue(ctx context.Context, c *call.Call, end, link bool) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -84,6 +112,11 @@ func (r *recorder) enqueue(ctx context.Context, c *call.Call, end, link bool) er
 	case r.in <- it:
 		return nil
 	default:
+	}
+	if r.failing.Load() {
+		r.pending.CompareAndDelete(c.ID, c)
+		r.drop(1, "store unavailable and recorder queue full")
+		return nil
 	}
 	select {
 	case r.in <- it:
@@ -125,11 +158,23 @@ func (r *recorder) sync(ctx context.Context) error {
 	}
 }
 
-// close stops taking records, commits every queued one and returns.
+// drop counts n records lost and logs it, at most once every 10 s.
+func (r *recorder) drop(n int, why string) {
+	total := r.lost.Add(int64(n))
+	now := time.Now().UnixNano()
+	last := r.lostLog.Load()
+	if now-last >= int64(10*time.Second) && r.lostLog.CompareAndSwap(last, now) {
+		r.log.Error("call records lost: "+why, "lost_total", total)
+	}
+}
+
+// close stops taking records, commits every queued one (giving up on them
+// after Grace if the store keeps failing) and returns.
 func (r *recorder) close() error {
 	r.mu.Lock()
 	if !r.shut {
 		r.shut = true
+		r.closedAt.Store(time.Now().UnixNano())
 		close(r.in)
 	}
 	r.mu.Unlock()
@@ -194,8 +239,8 @@ func hasAck(batch []item) bool {
 	return false
 }
 
-// commit writes one batch, retrying until it succeeds, then releases any
-// sync markers in it.
+// commit writes one batch, retrying until it succeeds (or, once closing,
+// until Grace has passed), then releases any sync markers in it.
 func (r *recorder) commit(batch []item) {
 	rows := make([]store.Call, 0, len(batch))
 	var ends []store.CallEnd
@@ -212,6 +257,7 @@ func (r *recorder) commit(batch []item) {
 		row, err := r.seal(it.c)
 		if err != nil {
 			r.log.Error("cannot seal record; dropped", "record", it.c.ID, "err", err)
+			r.lost.Add(1)
 			continue
 		}
 		rows = append(rows, row)
@@ -225,13 +271,21 @@ func (r *recorder) commit(batch []item) {
 	for attempt := 0; ; attempt++ {
 		err := r.write(rows, ends, links)
 		if err == nil {
+			r.failing.Store(false)
+			r.m.committed(len(rows), time.Since(start))
+			break
+		}
+		r.failing.Store(true)
+		if c := r.closedAt.Load(); c != 0 && time.Since(time.Unix(0, c)) > r.cfg.Grace {
+			r.drop(len(rows)+len(ends), "store still failing at shutdown")
 			break
 		}
 		wait := min(time.Duration(1<<min(attempt, 6))*10*time.Millisecond, time.Second)
-		r.log.Error("commit failed; retrying", "records", len(rows), "attempt", attempt+1, "wait", wait, "err", err)
+		if attempt < 3 || attempt%30 == 0 { // then about every 30 s
+			r.log.Error("commit failed; retrying", "records", len(rows), "attempt", attempt+1, "wait", wait, "err", err)
+		}
 		time.Sleep(wait)
 	}
-	r.m.committed(len(rows), time.Since(start))
 	for _, it := range batch {
 		if it.c != nil {
 			r.pending.CompareAndDelete(it.c.ID, it.c)
