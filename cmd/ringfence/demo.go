@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	crand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,7 +38,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var exit bool
 	var sc sim.Config
 	c, _, err := parseFlags("demo", append([]string{"--data=ringfence-demo"}, args...), stderr, func(fs *flag.FlagSet, c *Config) {
-		fs.StringVar(&c.HTTP.Addr, "http", c.HTTP.Addr, "HTTP listen address")
+		httpFlags(fs, c)
 		fs.BoolVar(&exit, "exit", false, "exit after the summary instead of serving")
 		simFlags(fs, &sc)
 	})
@@ -53,12 +56,26 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stderr, "\n!!! DEMO: generated a new master key in %s.\n!!! Anyone with this file can read the demo data. For real data keep the key\n!!! outside the data directory (--master-key-file) or in an environment variable.\n\n", c.MasterKeyFile)
 		}
 	}
+	// HTTPS, with a self-signed pair made for the demo unless one is given.
+	var roots *x509.CertPool
+	cacert := ""
+	if c.HTTP.CertFile == "" {
+		if c.HTTP.CertFile, c.HTTP.KeyFile, roots, err = selfSigned(filepath.Join(c.Data, "tls")); err != nil {
+			return err
+		}
+		cacert = " --cacert " + c.HTTP.CertFile
+		fmt.Fprintf(stderr, "DEMO: serving HTTPS with a self-signed certificate (%s); your browser will ask you to accept it.\n", c.HTTP.CertFile)
+	}
 	m := &Main{Config: c, Log: newLogger(c, stderr)}
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
 	defer m.Close()
-	url := "http://" + m.Addr
+	url := "https://" + m.Addr
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+	}}
 	keys := make([]string, len(demoTenants))
 	for i, dt := range demoTenants {
 		if keys[i], err = demoKey(ctx, m, dt.id, dt.name); err != nil {
@@ -74,7 +91,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			cfg := sc
 			cfg.Seed += int64(i)
 			fmt.Fprintf(stdout, "\n== %s (%s): simulating %d calls over %s of event time\n", dt.name, dt.id, cfg.Calls, cfg.Span)
-			sum, err := simulate(ctx, &sim.Client{URL: url, Key: keys[i]}, cfg)
+			sum, err := simulate(ctx, &sim.Client{URL: url, Key: keys[i], HTTP: hc}, cfg)
 			if err != nil {
 				return err
 			}
@@ -82,18 +99,18 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				return err
 			}
 		}
-	} else if err := demoSharing(ctx, m, url, keys, sc, stdout); err != nil {
+	} else if err := demoSharing(ctx, m, sim.Sharing{URL: url, HTTP: hc}, keys, sc, stdout); err != nil {
 		return fmt.Errorf("demo consortium: %w", err)
 	}
 	fmt.Fprintf(stdout, "\nringfence is serving on %s\n  console:  %s/console/  (tenant %s, user demo-analyst, password %s)\n  API:      %s/v1/  (OpenAPI: %s/v1/openapi.json)\n  metrics:  %s/metrics\n  data:     %s\n", url, url, demoTenants[0].id, pw, url, url, url, c.Data)
-	fmt.Fprintf(stdout, "\nTry it:\n  curl -s -H 'Authorization: Bearer %s' -d '{\"caller\":\"+447400123456\",\"dialled\":\"+442038705200\"}' %s/v1/screen\n", keys[0], url)
+	fmt.Fprintf(stdout, "\nTry it:\n  curl -s%s -H 'Authorization: Bearer %s' -d '{\"caller\":\"+447400123456\",\"dialled\":\"+442038705200\"}' %s/v1/screen\n", cacert, keys[0], url)
 	if exit {
 		return nil
 	}
 	fmt.Fprintln(stdout, "A trickle of simulated calls keeps arriving at "+demoTenants[0].id+" (watch the console's live calls). Press Ctrl-C to stop.")
 	live, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); demoTrickle(live, &sim.Client{URL: url, Key: keys[0]}) }()
+	go func() { defer close(done); demoTrickle(live, &sim.Client{URL: url, Key: keys[0], HTTP: hc}) }()
 	err = m.Wait(ctx)
 	stop()
 	<-done
@@ -131,7 +148,7 @@ var demoControl = struct{ id, name string }{"demo-building-society-control", "De
 // tenant outside the consortium and at the second bank inside it. It
 // prints each bank's summary and the gain, then shows one number confirmed
 // at the first bank blocked at the second on its next call.
-func demoSharing(ctx context.Context, m *Main, url string, keys []string, sc sim.Config, stdout io.Writer) error {
+func demoSharing(ctx context.Context, m *Main, exp sim.Sharing, keys []string, sc sim.Config, stdout io.Writer) error {
 	svc := m.Consortium
 	if _, err := m.Store.ConsortiumInfo(ctx, svc.ID); call.ErrorCode(err) == call.NotFound {
 		info := store.ConsortiumInfo{Name: "ringfence demo consortium", Terms: demoTerms,
@@ -160,7 +177,8 @@ func demoSharing(ctx context.Context, m *Main, url string, keys []string, sc sim
 	cfg.Start = time.Now().Add(-cfg.Span).Truncate(time.Second)
 	a, b := demoTenants[0], demoTenants[1]
 	fmt.Fprintf(stdout, "\n== Consortium: %s and %s share confirmed fraud; %d calls each over %s of event time\n", a.name, b.name, cfg.Calls, cfg.Span)
-	sum, err := sim.Sharing{URL: url, Terms: demoTerms, Member: keys[0], Without: control, With: keys[1], Config: cfg}.Run(ctx)
+	exp.Terms, exp.Member, exp.Without, exp.With, exp.Config = demoTerms, keys[0], control, keys[1], cfg
+	sum, err := exp.Run(ctx)
 	if err != nil {
 		return err
 	}

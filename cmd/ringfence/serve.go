@@ -11,9 +11,7 @@ import (
 // serveCmd runs the server until interrupted.
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, _, err := parseFlags("serve", args, stderr, func(fs *flag.FlagSet, c *Config) {
-		fs.StringVar(&c.HTTP.Addr, "http", c.HTTP.Addr, "HTTP listen address")
-		fs.StringVar(&c.HTTP.CertFile, "http-cert", c.HTTP.CertFile, "PEM certificate chain: serve HTTPS (TLS 1.2 or newer)")
-		fs.StringVar(&c.HTTP.KeyFile, "http-key", c.HTTP.KeyFile, "PEM private key of --http-cert")
+		httpFlags(fs, c)
 		fs.StringVar(&c.Appliance, "appliance", c.Appliance, "this node's appliance id in call records")
 		sipFlags(fs, c)
 	})
@@ -40,4 +38,11 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		err = cerr
 	}
 	return err
+}
+
+// httpFlags registers the HTTP listener's flags of serve and demo.
+func httpFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.HTTP.Addr, "http", c.HTTP.Addr, "HTTP listen address")
+	fs.StringVar(&c.HTTP.CertFile, "http-cert", c.HTTP.CertFile, "PEM certificate chain: serve HTTPS (TLS 1.2 or newer)")
+	fs.StringVar(&c.HTTP.KeyFile, "http-key", c.HTTP.KeyFile, "PEM private key of --http-cert")
 }

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,35 +16,34 @@ import (
 	"github.com/ringfence/ringfence/seal"
 )
 
-// selfSigned writes a self-signed certificate for 127.0.0.1 and its key.
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// TestSelfSigned checks the demo's generated pair: a private key only its
+// owner can read, a certificate clients can verify for the loopback names,
+// and the same pair reused on the next start.
+func TestSelfSigned(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tls")
+	certFile, keyFile, pool, err := selfSigned(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ringfence test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: %v, %v", fi.Mode(), err)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
+	for _, name := range []string{"localhost", "127.0.0.1", "::1"} {
+		if _, err := pair.Leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: pool}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	again, _, _, err := selfSigned(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
+	if b, _ := os.ReadFile(again); !bytes.Equal(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pair.Leaf.Raw})) {
+		t.Error("a valid pair was replaced")
 	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
 
 // TestHTTPS serves the API over TLS: TLS 1.0 and 1.1 handshakes are
@@ -59,7 +53,11 @@ func TestHTTPS(t *testing.T) {
 	dir := t.TempDir()
 	c := Config{Data: dir}
 	c.HTTP.Addr = "127.0.0.1:0"
-	c.HTTP.CertFile, c.HTTP.KeyFile = selfSigned(t, dir)
+	var roots *x509.CertPool
+	var err error
+	if c.HTTP.CertFile, c.HTTP.KeyFile, roots, err = selfSigned(dir); err != nil {
+		t.Fatal(err)
+	}
 	c.defaults()
 	if _, err := seal.GenerateMasterKeyFile(c.MasterKeyFile); err != nil {
 		t.Fatal(err)
@@ -82,7 +80,7 @@ func TestHTTPS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conf := tc.conf
-			conf.InsecureSkipVerify = true // a self-signed test certificate
+			conf.RootCAs = roots
 			hc := &http.Client{Transport: &http.Transport{TLSClientConfig: conf}, Timeout: 10 * time.Second}
 			resp, err := hc.Get("https://" + m.Addr + "/healthz")
 			if tc.refuse {
