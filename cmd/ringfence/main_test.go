@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -73,13 +74,14 @@ func post(t *testing.T, url, key, body string) map[string]any {
 // TestNoPlaintextNumbers writes known numbers through the API, then scans
 // the database, its WAL, every other file in the data directory and the
 // logs for each number in E.164, national and digits-only form and for its
-// unkeyed SHA-256: there must be no hit.
+// unkeyed SHA-256, and for the secrets (the API key, the master key outside
+// its own file): there must be no hit.
 func TestNoPlaintextNumbers(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
 		var logs bytes.Buffer
 		m := startMain(t, dir, &logs)
-		writeKnownNumbers(t, m)
+		key := writeKnownNumbers(t, m)
 		// Scan while running (the WAL holds the recent writes) and after a
 		// clean shutdown (the WAL checkpointed into the database).
 		files := readAll(dir)
@@ -97,13 +99,20 @@ func TestNoPlaintextNumbers(t *testing.T) {
 			t.Fatal("the debug log recorded no requests; the scan would prove nothing")
 		}
 		scanForNumbers(t, files)
+		master, err := os.ReadFile(m.Config.MasterKeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delete(files, filepath.Base(m.Config.MasterKeyFile))
+		delete(files, filepath.Base(m.Config.MasterKeyFile)+" (after close)")
+		scanForSecrets(t, files, key, string(bytes.TrimSpace(master)))
 	})
 	t.Run("postgres dump", func(t *testing.T) {
 		dsn := pgtest.NewDatabase(t)
 		var logs bytes.Buffer
 		m := startMainOn(t, t.TempDir(), dsn, &logs)
 		defer m.Close()
-		writeKnownNumbers(t, m)
+		key := writeKnownNumbers(t, m)
 		dump, err := exec.Command("pg_dump", "--data-only", dsn).Output()
 		if err != nil {
 			t.Fatalf("pg_dump: %v", err)
@@ -111,7 +120,13 @@ func TestNoPlaintextNumbers(t *testing.T) {
 		if !bytes.Contains(dump, []byte("COPY public.calls")) && !bytes.Contains(dump, []byte("calls_")) {
 			t.Fatal("the dump holds no call records; the scan would prove nothing")
 		}
-		scanForNumbers(t, map[string][]byte{"pg_dump": dump, "log": logs.Bytes()})
+		blobs := map[string][]byte{"pg_dump": dump, "log": logs.Bytes()}
+		scanForNumbers(t, blobs)
+		master, err := os.ReadFile(m.Config.MasterKeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scanForSecrets(t, blobs, key, string(bytes.TrimSpace(master)))
 	})
 }
 
@@ -124,8 +139,9 @@ var knownNumbers = []struct{ e164, national string }{
 }
 
 // writeKnownNumbers screens, labels and lists the known numbers through
-// the API and waits until everything is written.
-func writeKnownNumbers(t *testing.T, m *Main) {
+// the API and waits until everything is written. It returns the tenant's
+// API key.
+func writeKnownNumbers(t *testing.T, m *Main) string {
 	t.Helper()
 	ctx := t.Context()
 	_, key, err := m.Node.CreateTenant(ctx, "bank", "Bank", "GB")
@@ -142,6 +158,24 @@ func writeKnownNumbers(t *testing.T, m *Main) {
 	}
 	if err := m.Node.Sync(ctx); err != nil {
 		t.Fatal(err)
+	}
+	return key
+}
+
+// scanForSecrets fails for an API key or a master key (base64, or its raw
+// bytes) found in any blob.
+func scanForSecrets(t *testing.T, blobs map[string][]byte, apiKey, masterB64 string) {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(masterB64)
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("master key file: %d bytes, %v", len(raw), err)
+	}
+	for what, f := range map[string][]byte{"the API key": []byte(apiKey), "the master key": []byte(masterB64), "the raw master key": raw} {
+		for name, b := range blobs {
+			if bytes.Contains(b, f) {
+				t.Errorf("%s holds %s", name, what)
+			}
+		}
 	}
 }
 
