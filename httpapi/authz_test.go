@@ -85,7 +85,7 @@ func newAuthzTenant(t *testing.T, e *env, tenant, admin, route, number string) *
 // naming another tenant's object. A route with path parameters needs an
 // entry in cases below: the test fails for a route without one.
 func TestAuthorisationMatrix(t *testing.T) {
-	e := newFullEnv(t, Config{Gatherer: prometheus.NewRegistry()}, true)
+	e := newFullEnv(t, Config{Gatherer: prometheus.NewRegistry(), MaxBody: 8 << 10, MaxImport: 64 << 10}, true)
 	bank := newAuthzTenant(t, e, "bank", e.key, "r-bank", "+447400111111")
 	other := newAuthzTenant(t, e, "other", e.key2, "r-other", "+447400222222")
 	const noCall = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
@@ -214,6 +214,9 @@ func TestAuthorisationMatrix(t *testing.T) {
 					t.Errorf("%s, own tenant: %d %+v, want 403 forbidden", role, st, own.Error)
 				}
 
+				if allowed && route.Roles != nil && role == route.Roles[0] {
+					checkBodyLimit(t, e, key, method, route.Pattern, c.own)
+				}
 				if c.other == "" {
 					continue
 				}
@@ -250,6 +253,33 @@ func TestAuthorisationMatrix(t *testing.T) {
 		if !inRoutes[pattern] {
 			t.Errorf("cases has %s, which is not in Routes", pattern)
 		}
+	}
+}
+
+// noBody are the routes with a body method that take no body: whatever is
+// sent is not read. (The upload route's body is bounded by the length the
+// upload declared: archive_test.go.)
+var noBody = map[string]bool{
+	"POST /v1/archive/users/{id}/offboard": true,
+	"POST /v1/archive/days/{day}/seal":     true,
+	"POST /v1/audit/verify":                true,
+	"PATCH /v1/archive/uploads/{id}":       true,
+}
+
+// checkBodyLimit sends one byte more than the route's body limit (the
+// matrix env's MaxBody, MaxImport for imports): 413, whatever the route.
+func checkBodyLimit(t *testing.T, e *env, key, method, pattern, path string) {
+	t.Helper()
+	if method != "POST" && method != "PUT" && method != "PATCH" || noBody[pattern] {
+		return
+	}
+	limit := 8 << 10
+	if strings.HasSuffix(pattern, "/import") {
+		limit = 64 << 10
+	}
+	var ae apiError
+	if st, _ := e.do(key, method, path, strings.Repeat(" ", limit+1), &ae); st != 413 || ae.Error.Code != "too_large" {
+		t.Errorf("a body of %d bytes: %d %+v, want 413 too_large", limit+1, st, ae.Error)
 	}
 }
 
