@@ -246,6 +246,14 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, _ *principal) {
 			return
 		}
 	}
+	// A new token every time, never one the browser brought (session
+	// fixation); a session the browser was still holding ends here.
+	if c, err := r.Cookie(cookieName); err == nil {
+		if err := s.users.DeleteSession(ctx, tokenHash(c.Value)); err != nil && call.ErrorCode(err) != call.NotFound {
+			s.fail(w, r, nil, err)
+			return
+		}
+	}
 	var raw [32]byte
 	rand.Read(raw[:])
 	token := base64.RawURLEncoding.EncodeToString(raw[:])
