@@ -147,12 +147,6 @@ func (n *Node) Label(ctx context.Context, tenant, id string, l call.Label) (*cal
 	if err := n.rec.sync(ctx); err != nil {
 		return nil, err
 	}
-	if err := n.store.AddLabel(ctx, row); err != nil {
-		return nil, err
-	}
-	if err := n.audit(ctx, tenant, "label.write", id, map[string]string{"label": string(l.Label), "fraud_type": l.FraudType}); err != nil {
-		return nil, err
-	}
 	stored, err := n.store.Call(ctx, tenant, id)
 	if err != nil {
 		return nil, err
@@ -161,6 +155,16 @@ func (n *Node) Label(ctx context.Context, tenant, id string, l call.Label) (*cal
 	if err != nil {
 		return nil, err
 	}
+	// The audit entry goes first: a crash between the two leaves an entry
+	// for a label that was never acknowledged (the client retries), never
+	// a label without its entry.
+	if err := n.audit(ctx, tenant, "label.write", id, map[string]string{"label": string(l.Label), "fraud_type": l.FraudType}); err != nil {
+		return nil, err
+	}
+	if err := n.store.AddLabel(ctx, row); err != nil {
+		return nil, err
+	}
+	c.Review.Status, c.Review.FraudType = l.Label, l.FraudType
 	if !c.Caller.Present() {
 		return c, nil
 	}

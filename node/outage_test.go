@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -119,7 +120,7 @@ func testOutage(t *testing.T, st store.Store, breakStore, mend func()) {
 	ctx := t.Context()
 	mk, _ := seal.NewMasterKey()
 	reg := prometheus.NewRegistry()
-	n, err := Open(ctx, Config{Recorder: RecorderConfig{Queue: outageQueue, Batch: 100}, Metrics: reg}, st, seal.NewKeyring(mk))
+	n, err := Open(ctx, Config{Recorder: RecorderConfig{Queue: outageQueue, Batch: 100}, Metrics: reg, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}, st, seal.NewKeyring(mk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,15 +176,33 @@ func testOutage(t *testing.T, st store.Store, breakStore, mend func()) {
 	if m := gauge(t, reg, "ringfence_recorder_failing"); m != 1 {
 		t.Errorf("ringfence_recorder_failing = %g with the store failing", m)
 	}
-	if err := syncWithin(200 * time.Millisecond); err == nil {
-		t.Fatal("Sync returned with the store failing")
+	if err := syncWithin(time.Second); call.ErrorCode(err) != call.Unavailable {
+		t.Fatalf("Sync with the store failing: %v; want Unavailable", err)
+	}
+	// A write that is acknowledged only once stored fails, promptly.
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = n.Label(lctx, "bank", ids[0], call.Label{Label: call.Genuine, By: "analyst"})
+	cancel()
+	if call.ErrorCode(err) != call.Unavailable {
+		t.Errorf("label with the store failing: %v; want Unavailable", err)
 	}
 	mend()
-	if err := syncWithin(60 * time.Second); err != nil {
-		t.Fatalf("records not written within 60 s of the store's return: %v", err)
+	// Sync is Unavailable until the recorder's next retry (at most a
+	// second away) succeeds.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		err := syncWithin(60 * time.Second)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("records not written within 60 s of the store's return: %v", err)
+		}
 	}
 	if n.rec.failing.Load() {
 		t.Error("the recorder still reports the store failing")
+	}
+	if _, err := n.Label(ctx, "bank", ids[0], call.Label{Label: call.Genuine, By: "analyst"}); err != nil {
+		t.Errorf("label after the store returned: %v", err)
 	}
 	screen(50) // and the node is healthy again
 	if err := syncWithin(30 * time.Second); err != nil {

@@ -136,7 +136,13 @@ func (r *recorder) lookup(tenant, id string) *call.Call {
 }
 
 // sync waits until every record queued before it is committed.
+// Unavailable at once while the store is failing: a caller that must not
+// acknowledge before its write is stored (a label) fails fast instead of
+// waiting out the outage.
 func (r *recorder) sync(ctx context.Context) error {
+	if r.failing.Load() {
+		return call.Errorf(call.Unavailable, "the store is not accepting writes; retry later")
+	}
 	ack := make(chan struct{})
 	r.mu.RLock()
 	if r.shut {
