@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -120,7 +119,7 @@ func testOutage(t *testing.T, st store.Store, breakStore, mend func()) {
 	ctx := t.Context()
 	mk, _ := seal.NewMasterKey()
 	reg := prometheus.NewRegistry()
-	n, err := Open(ctx, Config{Recorder: RecorderConfig{Queue: outageQueue, Batch: 100}, Metrics: reg, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}, st, seal.NewKeyring(mk))
+	n, err := Open(ctx, Config{Recorder: RecorderConfig{Queue: outageQueue, Batch: 100}, Metrics: reg}, st, seal.NewKeyring(mk))
 	if err != nil {
 		t.Fatal(err)
 	}
