@@ -50,6 +50,11 @@ type shadowJSON struct {
 }
 
 func (s *Server) screen(w http.ResponseWriter, r *http.Request) {
+	// The whole request counts as in flight, decoding and answering
+	// included: under CPU starvation those take most of the time, so the
+	// count rises and the overload policy answers.
+	busy := s.inFlight.Add(1) > s.cfg.MaxInFlight
+	defer s.inFlight.Add(-1)
 	var req screenRequest
 	if err := s.decode(w, r, &req); err != nil {
 		s.fail(w, r, err)
@@ -67,15 +72,13 @@ func (s *Server) screen(w http.ResponseWriter, r *http.Request) {
 	if req.StartedAt != nil {
 		in.StartedAt = *req.StartedAt
 	}
-	if n := s.inFlight.Add(1); n > s.cfg.MaxInFlight {
-		s.inFlight.Add(-1)
+	if busy {
 		s.overloaded(w, in, "too many calls in flight")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ScreenBudget)
 	c, err := s.node.Screen(ctx, in)
 	cancel()
-	s.inFlight.Add(-1)
 	if call.ErrorCode(err) == call.Overloaded {
 		s.overloaded(w, in, "records are not being written fast enough")
 		return

@@ -31,7 +31,7 @@ func TestScreenOverloaded(t *testing.T) {
 		return st, h, out.screenResponse, out.apiError
 	}
 
-	e.api.inFlight.Store(8) // as if eight calls were being evaluated
+	e.api.inFlight.Store(8) // as if eight requests were being served
 	st, _, v, _ := screen("open-1")
 	if st != 200 || v.Action != call.Unscored || v.RecordID != "" || v.Reason != "overloaded: too many calls in flight" {
 		t.Errorf("fail-open route, overloaded: %d %+v", st, v)
@@ -46,7 +46,7 @@ func TestScreenOverloaded(t *testing.T) {
 		t.Errorf("refused requests left in-flight at %d; want 8", n)
 	}
 
-	e.api.inFlight.Store(7) // room for one
+	e.api.inFlight.Store(7) // room for one more
 	st, _, v, _ = screen("closed-1")
 	if st != 200 || v.Action == call.Unscored || v.RecordID == "" {
 		t.Errorf("under the limit: %d %+v; want a scored verdict", st, v)

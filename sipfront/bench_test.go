@@ -56,7 +56,12 @@ func branchAt(msg []byte) int {
 func fixedScreener() *fakeScreener {
 	c := &call.Call{ID: "01JDQ0000000000000000000AA", Verdict: call.Verdict{Score: 0.006, Action: call.Allow,
 		Markers: []call.Marker{{Code: "verstat.passed_a", Weight: -2}, {Code: "route.unknown", Weight: 0.3}}}}
-	return &fakeScreener{ScreenFn: func(context.Context, node.Incoming) (*call.Call, error) { return c, nil }}
+	return &fakeScreener{
+		ScreenFn: func(context.Context, node.Incoming) (*call.Call, error) { return c, nil },
+		RouteFn: func(_, id string) (call.Route, error) {
+			return call.Route{ID: id, Kind: call.Domestic, FailOpen: true}, nil
+		},
+	}
 }
 
 // BenchmarkFastPath reads a typical INVITE and builds its reply into a
@@ -72,23 +77,25 @@ func BenchmarkFastPath(b *testing.B) {
 	at := branchAt(msg)
 	var r request
 	w := reply{b: make([]byte, 0, 2048)}
-	run := func(name string, fast bool, each func(i int)) {
+	run := func(name string, fast, late bool, each func(i int)) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(msg)))
 			for i := 0; b.Loop(); i++ {
 				each(i)
 				w.b = w.b[:0]
-				if !s.answerDatagram(&r, &w, msg, src, false, fast) {
+				if !s.answerDatagram(&r, &w, msg, src, late, fast) {
 					b.Fatal("no answer")
 				}
 			}
 		})
 	}
 	n := 0
-	run("invite", true, func(int) { n++; setBranch(msg, at, n) })
-	run("retransmission", true, func(int) {})
-	run("invite-sipgo", false, func(int) { n++; setBranch(msg, at, n) })
+	run("invite", true, false, func(int) { n++; setBranch(msg, at, n) })
+	run("retransmission", true, false, func(int) {})
+	run("invite-sipgo", false, false, func(int) { n++; setBranch(msg, at, n) })
+	// The overload path: answered by the failure policy, unscreened.
+	run("invite-shed", true, true, func(int) { n++; setBranch(msg, at, n) })
 	b.Run("scan", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

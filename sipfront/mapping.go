@@ -28,35 +28,11 @@ const (
 // neither the Request-URI nor To carries a telephone number.
 func (s *Server) incoming(r *request, src netip.Addr) (node.Incoming, error) {
 	in := node.Incoming{Appliance: s.cfg.Appliance, StartedAt: s.cfg.Now()}
-
-	in.Tenant = s.cfg.Tenant
-	if t := trimLWS(r.tenant); t != "" {
-		if !call.ValidID(t) {
-			return in, call.Errorf(call.Forbidden, "%s: not a tenant id", s.cfg.TenantHeader)
-		}
-		in.Tenant = t
-	}
-	if in.Tenant == "" {
-		return in, call.Errorf(call.Forbidden, "no tenant: the request has no %s header", s.cfg.TenantHeader)
-	}
-
-	switch route := trimLWS(r.route); {
-	case route != "":
-		if !call.ValidID(route) {
-			return in, call.Errorf(call.Invalid, "%s: not a route id", s.cfg.RouteHeader)
-		}
-		in.Ingress = route
-	default:
-		if id, ok := s.routeBySource(src); ok {
-			in.Ingress = id
-		} else if call.ValidID(r.viaHost) {
-			in.Ingress = r.viaHost
-		}
-	}
-
-	dialled := dialledNumber(r)
-	if dialled == "" {
-		return in, call.Errorf(call.Invalid, "dialled: no telephone number in the Request-URI or To")
+	var dialled string
+	var err error
+	in.Tenant, in.Ingress, dialled, err = s.target(r, src)
+	if err != nil {
+		return in, err
 	}
 
 	caller := ""
@@ -123,6 +99,41 @@ func (s *Server) incoming(r *request, src netip.Addr) (node.Incoming, error) {
 	}
 	sg.ViaCount = len(r.vias)
 	return in, nil
+}
+
+// target reads whose call an INVITE is: the tenant, the ingress route
+// ("" if none can be named) and the dialled number, views of r. The error
+// is incoming's. The overload path needs no more than this.
+func (s *Server) target(r *request, src netip.Addr) (tenant, route, dialled string, err error) {
+	tenant = s.cfg.Tenant
+	if t := trimLWS(r.tenant); t != "" {
+		if !call.ValidID(t) {
+			return "", "", "", call.Errorf(call.Forbidden, "%s: not a tenant id", s.cfg.TenantHeader)
+		}
+		tenant = t
+	}
+	if tenant == "" {
+		return "", "", "", call.Errorf(call.Forbidden, "no tenant: the request has no %s header", s.cfg.TenantHeader)
+	}
+
+	switch rt := trimLWS(r.route); {
+	case rt != "":
+		if !call.ValidID(rt) {
+			return "", "", "", call.Errorf(call.Invalid, "%s: not a route id", s.cfg.RouteHeader)
+		}
+		route = rt
+	default:
+		if id, ok := s.routeBySource(src); ok {
+			route = id
+		} else if call.ValidID(r.viaHost) {
+			route = r.viaHost
+		}
+	}
+
+	if dialled = dialledNumber(r); dialled == "" {
+		return "", "", "", call.Errorf(call.Invalid, "dialled: no telephone number in the Request-URI or To")
+	}
+	return tenant, route, dialled, nil
 }
 
 // dialledNumber returns the user part of the Request-URI if it looks like a

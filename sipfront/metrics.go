@@ -16,7 +16,7 @@ const (
 	outFlag                    // 302, verdict flag
 	outBlock                   // 608 or 603
 	outUnscored                // 302 unscored: failed open
-	outOverload                // 503: over MaxInFlight or the queueing budget, failed closed
+	outOverload                // 503: over MaxInFlight, the UDP queue's wait or the budget, failed closed
 	outError                   // not screened: 503 on an engine error, or 400, 403, 416, 420, 481, 484
 	nOutcomes
 )
@@ -43,7 +43,7 @@ type metrics struct {
 	collectors      []prometheus.Collector
 }
 
-func newMetrics(inFlight *atomic.Int64) *metrics {
+func newMetrics(inFlight *atomic.Int64, queued func() float64) *metrics {
 	invites := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ringfence_sip_invites_total",
 		Help: "Initial INVITEs answered (retransmissions not counted), by outcome.",
@@ -77,7 +77,11 @@ func newMetrics(inFlight *atomic.Int64) *metrics {
 		Name: "ringfence_sip_in_flight",
 		Help: "INVITEs being screened now.",
 	}, func() float64 { return float64(inFlight.Load()) })
-	m.collectors = []prometheus.Collector{invites, failures, m.reply, m.retransmissions, m.fallbacks, gauge}
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ringfence_sip_udp_queued",
+		Help: "UDP datagrams read and waiting for an evaluator.",
+	}, queued)
+	m.collectors = []prometheus.Collector{invites, failures, m.reply, m.retransmissions, m.fallbacks, gauge, waiting}
 	return m
 }
 

@@ -118,9 +118,10 @@ const allowed = "INVITE, ACK, CANCEL, OPTIONS"
 
 // handle decides the answer to a request, whichever path read it. It
 // reports false when nothing is to be sent: an ACK, or a retransmission of
-// an INVITE still being screened. late says the request waited longer than
-// the budget before it was read (UDP under overload): an INVITE is then
-// answered by the fail-open/closed policy without being screened.
+// an INVITE still being screened. late says the request is not to be
+// screened: on UDP under overload, it waited longer than the budget, or the
+// evaluators are behind (udp.go). An INVITE is then answered by the
+// fail-open/closed policy.
 func (s *Server) handle(r *request, src netip.AddrPort, transport int, late bool) (answer, bool) {
 	a, send := s.decide(r, src, transport, late)
 	if send && s.cfg.Access != nil {
@@ -196,12 +197,16 @@ func (s *Server) invite(r *request, src netip.AddrPort, late bool) (answer, bool
 // screen maps the INVITE to a call, asks the screener and turns the result
 // into an answer.
 func (s *Server) screen(r *request, src netip.Addr, late bool) answer {
+	if late { // only what the policy needs: the answer must be cheap
+		tenant, route, _, err := s.target(r, src)
+		if err != nil {
+			return s.refusal(err)
+		}
+		return s.fail(tenant, route, outOverload, "overloaded: too many calls waiting to be screened")
+	}
 	in, err := s.incoming(r, src)
 	if err != nil {
 		return s.refusal(err)
-	}
-	if late {
-		return s.fail(in.Tenant, in.Ingress, outOverload, "overloaded: request waited longer than the budget")
 	}
 	if n := s.inFlight.Add(1); n > int64(s.cfg.MaxInFlight) {
 		s.inFlight.Add(-1)

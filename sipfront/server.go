@@ -64,18 +64,26 @@ type Config struct {
 	// route header is absent; the longest matching prefix wins.
 	RouteBySource map[string]string
 	Appliance     string // node name for call records; "" => the node's
-	// MaxInFlight bounds concurrent evaluations; over it the ingress
-	// route's fail-open/closed policy applies. 0 => 4096.
+	// MaxInFlight bounds concurrent evaluations, and on UDP the datagrams
+	// waiting for an evaluator; over it the ingress route's
+	// fail-open/closed policy applies. 0 => 4096.
 	MaxInFlight int
-	// Budget is the engine's deadline per call, and on UDP the longest a
-	// request may wait in the socket buffer before it is answered by the
-	// failure policy unscreened. 0 => 50ms.
+	// Budget is the engine's deadline per call. On UDP an INVITE that
+	// waited longer than Budget since it reached the host is answered by
+	// the failure policy unscreened, and fractions of it bound the wait
+	// for an evaluator (half normally, a twentieth under sustained
+	// overload): beyond them new INVITEs get the failure policy's answer
+	// at once (see udp.go). 0 => 50ms.
 	Budget time.Duration
+	// Idle closes a TCP or TLS connection silent this long (a TLS
+	// handshake included). SBCs send CRLF keep-alives (RFC 5626) or
+	// reconnect. 0 => 10 minutes.
+	Idle time.Duration
 	// AnswerCache bounds the INVITE answers kept for retransmissions
 	// (per generation; two are kept). 0 => 1<<18.
 	AnswerCache int
-	// UDPWorkers is the number of goroutines reading the UDP socket.
-	// 0 => GOMAXPROCS (at least 2).
+	// UDPWorkers is the number of goroutines screening UDP datagrams (one
+	// more reads the socket). 0 => GOMAXPROCS (at least 2).
 	UDPWorkers int
 	// Access, if set, logs every answered request with the client's
 	// address pseudonymised (accesslog.Writer).
@@ -110,6 +118,7 @@ type Server struct {
 	tp          *sip.TransportLayer
 
 	inFlight atomic.Int64
+	udpQueue atomic.Pointer[udpQueue] // set by Listen when UDP is on, for the metrics
 	deadline atomic.Pointer[sharedDeadline]
 	ctx      context.Context // cancelled by Close; parent of screening deadlines
 	cancel   context.CancelFunc
@@ -151,6 +160,9 @@ func New(cfg Config, s Screener) (*Server, error) {
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 4096
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = 10 * time.Minute
 	}
 	if cfg.Budget <= 0 {
 		cfg.Budget = 50 * time.Millisecond
@@ -194,10 +206,25 @@ func New(cfg Config, s Screener) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sip: tls certificate: %w", err)
 		}
-		srv.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.tlsConf = &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			MinVersion:   tls.VersionTLS12,
+			// For TLS 1.2 only ECDHE with AEAD ciphers, as on the HTTPS
+			// listener; TLS 1.3's suites are all modern.
+			CipherSuites: []uint16{
+				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+				tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+			},
+		}
 	}
 	srv.ctx, srv.cancel = context.WithCancel(context.Background())
-	srv.m = newMetrics(&srv.inFlight)
+	srv.m = newMetrics(&srv.inFlight, func() float64 {
+		if q := srv.udpQueue.Load(); q != nil {
+			return float64(len(q.items))
+		}
+		return 0
+	})
 	if err := srv.m.register(cfg.Metrics); err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
 	}
@@ -252,14 +279,14 @@ func (s *Server) Listen(ctx context.Context) error {
 		if err != nil {
 			return fail(fmt.Errorf("sip: listen tcp %s: %w", s.cfg.TCP, err))
 		}
-		tcp = l
+		tcp = idleListener{Listener: l, idle: s.cfg.Idle}
 	}
 	if s.cfg.TLS != "" {
 		l, err := lc.Listen(ctx, "tcp", s.cfg.TLS)
 		if err != nil {
 			return fail(fmt.Errorf("sip: listen tls %s: %w", s.cfg.TLS, err))
 		}
-		tln = tls.NewListener(l, s.tlsConf)
+		tln = tls.NewListener(idleListener{Listener: l, idle: s.cfg.Idle}, s.tlsConf)
 	}
 	s.udp, s.tcp, s.tls = udp, tcp, tln
 
@@ -271,9 +298,11 @@ func (s *Server) Listen(ctx context.Context) error {
 		if a, ok := s.udp.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
 			conn = ipv6.NewPacketConn(s.udp)
 		}
+		q := newUDPQueue(s.cfg.MaxInFlight)
+		s.udpQueue.Store(q)
+		s.wg.Go(newUDPReader(s, conn, q).run)
 		for range s.cfg.UDPWorkers {
-			w := newUDPWorker(s, conn)
-			s.wg.Go(w.run)
+			s.wg.Go(newUDPWorker(s, conn, q).run)
 		}
 	}
 	serve := func(name string, l net.Listener, f func(net.Listener) error) {

@@ -414,10 +414,16 @@ func TestMapping(t *testing.T) {
 func TestTLS(t *testing.T) {
 	cert, key := selfSigned(t)
 	srv := startSIP(t, Config{TLS: "127.0.0.1:0", CertFile: cert, KeyFile: key}, &fakeScreener{})
-	conf := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11, MinVersion: tls.VersionTLS10}
-	if c, err := tls.Dial("tcp", srv.TLSAddr().String(), conf); err == nil {
-		c.Close()
-		t.Fatal("TLS 1.1 handshake succeeded")
+	for name, conf := range map[string]*tls.Config{
+		"TLS 1.0":          {MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10},
+		"TLS 1.1":          {MinVersion: tls.VersionTLS11, MaxVersion: tls.VersionTLS11},
+		"TLS 1.2 CBC only": {MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA}},
+	} {
+		conf.InsecureSkipVerify = true
+		if c, err := tls.Dial("tcp", srv.TLSAddr().String(), conf); err == nil {
+			c.Close()
+			t.Errorf("%s handshake succeeded", name)
+		}
 	}
 	tc, err := tls.Dial("tcp", srv.TLSAddr().String(), &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
