@@ -268,6 +268,12 @@ func (v *verifier) classify(e store.AuditEntry, ok, linked bool) (*Break, error)
 	if !ok && len(ahead) > 0 && ahead[0].Seq == p+1 && bytes.Equal(ahead[0].Prev, v.prev) {
 		return &Break{Seq: p, Kind: Inserted, Detail: "the entry after it links to the entry before it"}, nil
 	}
+	if ok && p == 1 {
+		// Nothing comes before seq 1 to have been rewritten: it is the
+		// entry itself, rewritten with a Prev that does not start the
+		// chain (found by FuzzVerify, which saw this reported at seq 0).
+		return &Break{Seq: p, Kind: Edited, Detail: "the first entry was rewritten: it does not link to the start of the chain"}, nil
+	}
 	if ok {
 		return &Break{Seq: p - 1, Kind: Edited, Detail: "the entry was rewritten with a new hash: the next entry links to another"}, nil
 	}

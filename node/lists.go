@@ -214,7 +214,6 @@ func (n *Node) ImportList(ctx context.Context, tenant string, list call.ListKind
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		var perr *csv.ParseError
 		if errors.As(err, &perr) {
 			reject(perr.Line, "malformed CSV: "+perr.Err.Error())
@@ -223,6 +222,9 @@ func (n *Node) ImportList(ctx context.Context, tenant string, list call.ListKind
 		if err != nil {
 			return res, fmt.Errorf("reading CSV: %w", err)
 		}
+		// Only now: a malformed row has no field positions, and
+		// FieldPos panics (found by FuzzImportList).
+		line, _ := cr.FieldPos(0)
 		if row >= maxImportRow {
 			return res, call.Errorf(call.TooLarge, "at most %d rows per import; split the file", maxImportRow)
 		}

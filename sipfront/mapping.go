@@ -171,6 +171,12 @@ func uriUser(u string) string {
 // plainUser returns the user part of a lower-case sip:, sips: or tel: URI
 // without escapes, and false for anything else.
 func plainUser(u string) (string, bool) {
+	if strings.IndexByte(u, '>') >= 0 {
+		// uriUser's answer is the URI read in angle brackets, where '>'
+		// ends it: leave such a URI to that reading (FuzzInvite found
+		// "sip:>@" read as ">" here, "" there).
+		return "", false
+	}
 	switch {
 	case strings.HasPrefix(u, "tel:"):
 		u = u[4:]

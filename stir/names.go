@@ -207,7 +207,7 @@ func checkCRL(cert *x509.Certificate, role Role, add func(Severity, Code, string
 		case u.Scheme != "http" && u.Scheme != "https":
 			add(Warning, CodeCertCRL, "CRL URL scheme %q is not http(s)", u.Scheme)
 		case !knownCRLHost(u.Hostname()):
-			add(Warning, CodeCertCRL, "CRL host %s is not a known STI-PA CRL host", u.Hostname())
+			add(Warning, CodeCertCRL, "CRL host %q is not a known STI-PA CRL host", u.Hostname())
 		}
 	}
 }
