@@ -48,11 +48,8 @@ import (
 // buildDir holds the binary; TestMain makes it and removes it at the end.
 var buildDir string
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// builds holds, per package path, the function that builds it once.
+var builds sync.Map // "./cmd/ringfence" -> func() (string, error)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ringfence-reliability-")
@@ -69,27 +66,30 @@ func TestMain(m *testing.M) {
 // binary returns the path of the ringfence binary built from this module's
 // ./cmd/ringfence. The first call builds it (once per test binary), so a
 // run whose tests all skip does not pay for the build.
-func binary(t testing.TB) string {
+func binary(t testing.TB) string { return build(t, "./cmd/ringfence") }
+
+// build returns the path of the module's package pkg (such as
+// "./bench/overload") built into buildDir, building it on the first call.
+func build(t testing.TB, pkg string) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	f, _ := builds.LoadOrStore(pkg, sync.OnceValues(func() (string, error) {
 		root, err := moduleRoot()
 		if err != nil {
-			buildErr = err
-			return
+			return "", err
 		}
-		bin := filepath.Join(buildDir, "ringfence")
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/ringfence")
+		bin := filepath.Join(buildDir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/ringfence in %s: %w\n%s", root, err, out)
-			return
+			return "", fmt.Errorf("go build %s in %s: %w\n%s", pkg, root, err, out)
 		}
-		binPath = bin
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+		return bin, nil
+	}))
+	bin, err := f.(func() (string, error))()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return bin
 }
 
 // moduleRoot finds the directory holding go.mod, from the package

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -151,36 +150,9 @@ func checkOverload(t *testing.T, proto string, row map[string]string, limit int)
 	}
 }
 
-var (
-	toolOnce sync.Once
-	toolPath string
-	toolErr  error
-)
-
 // overloadTool builds bench/overload (once per test binary) beside the
 // ringfence binary.
-func overloadTool(t *testing.T) string {
-	t.Helper()
-	toolOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			toolErr = err
-			return
-		}
-		bin := filepath.Join(buildDir, "overload")
-		cmd := exec.Command("go", "build", "-o", bin, "./bench/overload")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			toolErr = fmt.Errorf("go build ./bench/overload in %s: %w\n%s", root, err, out)
-			return
-		}
-		toolPath = bin
-	})
-	if toolErr != nil {
-		t.Fatal(toolErr)
-	}
-	return toolPath
-}
+func overloadTool(t *testing.T) string { return build(t, "./bench/overload") }
 
 // runOverload runs one step of bench/overload against srv and returns its
 // CSV row by column. setup installs the simulator's routes and DNO list
