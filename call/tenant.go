@@ -1,6 +1,10 @@
 package call
 
-import "time"
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+)
 
 // Tenant is an organisation whose calls ringfence screens.
 type Tenant struct {
@@ -152,6 +156,12 @@ func ValidID(s string) bool {
 		}
 	}
 	return true
+}
+
+// ValidText reports whether s can be stored as text in every store: valid
+// UTF-8 without NUL (PostgreSQL refuses both, SQLite takes them).
+func ValidText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // ValidRegion reports whether s is an upper-case ISO 3166 alpha-2 code.

@@ -110,7 +110,12 @@ func decodeJSON(body []byte, v any) error {
 		}
 		return call.Errorf(call.Invalid, "%s: must be %s", typ.Field, jsonType(typ.Type.Kind().String()))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return call.Errorf(call.Invalid, "%s: unknown field", strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if strings.ContainsAny(name, "0123456789") {
+			// A body keyed by number would put a phone number here.
+			return call.Errorf(call.Invalid, "unknown field (its name holds digits, so it is not repeated here)")
+		}
+		return call.Errorf(call.Invalid, "%s: unknown field", name)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return call.Errorf(call.Invalid, "body: truncated JSON")
 	}

@@ -396,6 +396,8 @@ func (imp *callImport) build(row historyRow) (*call.Call, string) {
 	switch {
 	case len(row.FraudType) > maxFraudType:
 		return nil, fmt.Sprintf("fraud_type: at most %d characters", maxFraudType)
+	case !call.ValidText(row.FraudType):
+		return nil, "fraud_type: must be UTF-8 text without NUL"
 	case row.FraudType != "" && c.Review.Status != call.Fraud:
 		return nil, "fraud_type: only with label fraud"
 	}

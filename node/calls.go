@@ -128,6 +128,8 @@ func (n *Node) Label(ctx context.Context, tenant, id string, l call.Label) (*cal
 		return nil, call.Errorf(call.Invalid, "note: at most 2000 characters")
 	case len(l.By) > 128:
 		return nil, call.Errorf(call.Invalid, "by: at most 128 characters")
+	case !call.ValidText(l.FraudType) || !call.ValidText(l.By):
+		return nil, call.Errorf(call.Invalid, "fraud_type and by: must be UTF-8 text without NUL")
 	case !call.ValidRecordID(id):
 		return nil, call.Errorf(call.NotFound, "no call record %q", id)
 	}

@@ -61,6 +61,9 @@ func checkReason(reason, field string) error {
 	if len(reason) > maxReason {
 		return call.Errorf(call.Invalid, "%s: at most %d characters", field, maxReason)
 	}
+	if !call.ValidText(reason) {
+		return call.Errorf(call.Invalid, "%s: must be UTF-8 text without NUL", field)
+	}
 	return nil
 }
 
