@@ -52,8 +52,9 @@ func (in *Incoming) Validate(now time.Time) error {
 		return call.Errorf(call.Invalid, "appliance_id: must be 1-64 characters of letters, digits, '-', '_' or '.'")
 	case len(in.UserRef) > maxRef:
 		return call.Errorf(call.Invalid, "user_ref: at most %d characters", maxRef)
-	case !call.ValidText(in.Ref) || !call.ValidText(in.UserRef) || !call.ValidText(in.Caller) || !call.ValidText(in.Dialled):
-		return call.Errorf(call.Invalid, "call_ref, user_ref, caller and dialled: must be UTF-8 text without NUL")
+	case !call.ValidText(in.Ref) || !call.ValidText(in.UserRef):
+		// Stored as text (the numbers are only ever sealed or hashed).
+		return call.Errorf(call.Invalid, "call_ref and user_ref: must be UTF-8 text without NUL")
 	case !in.StartedAt.IsZero() && in.StartedAt.After(now.Add(maxFutureIn)):
 		return call.Errorf(call.Invalid, "started_at: more than 5 minutes in the future")
 	case !in.StartedAt.IsZero() && in.StartedAt.Before(now.Add(-maxPastIn)):
