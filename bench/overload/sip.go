@@ -248,12 +248,16 @@ func headerValue(b []byte, name string) []byte {
 
 const sdp = "v=0\r\no=sbc 53655765 2353687637 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
 
-// invite appends call i's INVITE to b.
-func (g *sipGen) invite(b []byte, prefix string, i int) []byte {
+// head appends the request line and the Via, Max-Forwards and From
+// headers of a request about call i, the same for its INVITE and its ACK
+// (one branch and tag per call), and returns the call, its sequence string
+// and its Request-URI for the rest.
+func (g *sipGen) head(b []byte, method, prefix string, i int) ([]byte, sim.ScreenRequest, string, string) {
 	c := g.calls[i%len(g.calls)].Request
 	seq := strconv.Itoa(i)
 	uri := "sip:" + c.Dialled + "@" + g.host + ";user=phone"
-	b = append(b, "INVITE "...)
+	b = append(b, method...)
+	b = append(b, ' ')
 	b = append(b, uri...)
 	b = append(b, " SIP/2.0\r\nVia: SIP/2.0/UDP "...)
 	b = append(b, g.local...)
@@ -264,6 +268,12 @@ func (g *sipGen) invite(b []byte, prefix string, i int) []byte {
 	b = append(b, from(c)...)
 	b = append(b, ";tag="...)
 	b = append(b, seq...)
+	return b, c, seq, uri
+}
+
+// invite appends call i's INVITE to b.
+func (g *sipGen) invite(b []byte, prefix string, i int) []byte {
+	b, c, seq, uri := g.head(b, "INVITE", prefix, i)
 	b = append(b, "\r\nTo: <"...)
 	b = append(b, uri...)
 	b = append(b, ">\r\nCall-ID: "...)
@@ -332,20 +342,7 @@ func withVerstat(v, verstat string) string {
 // ack appends the ACK for a final answer (RFC 3261 17.1.1.3: same branch
 // as the INVITE, To from the answer).
 func (g *sipGen) ack(b, answer []byte, prefix string, i int) []byte {
-	c := g.calls[i%len(g.calls)].Request
-	seq := strconv.Itoa(i)
-	uri := "sip:" + c.Dialled + "@" + g.host + ";user=phone"
-	b = append(b, "ACK "...)
-	b = append(b, uri...)
-	b = append(b, " SIP/2.0\r\nVia: SIP/2.0/UDP "...)
-	b = append(b, g.local...)
-	b = append(b, ";branch=z9hG4bK-"...)
-	b = append(b, prefix...)
-	b = append(b, seq...)
-	b = append(b, "\r\nMax-Forwards: 70\r\nFrom: "...)
-	b = append(b, from(c)...)
-	b = append(b, ";tag="...)
-	b = append(b, seq...)
+	b, _, seq, _ := g.head(b, "ACK", prefix, i)
 	b = append(b, "\r\nTo: "...)
 	b = append(b, headerValue(answer, "To")...)
 	b = append(b, "\r\nCall-ID: "...)
