@@ -48,10 +48,9 @@ type recorder struct {
 	in   chan item
 	done chan struct{}
 	mu   sync.RWMutex // held for reading while sending, for writing to close
-	shut bool
 
 	failing  atomic.Bool  // the last commit attempt failed
-	closedAt atomic.Int64 // unix ns when close began; 0 while open
+	closedAt atomic.Int64 // unix ns when close began (set under mu); 0 while open
 	lost     atomic.Int64 // records and call-end updates dropped
 	lostLog  atomic.Int64 // unix ns of the last log line about losses
 }
@@ -103,7 +102,7 @@ func (n *Node) startRecorder() *recorder {
 func (r *recorder) enqueue(ctx context.Context, c *call.Call, end, link bool) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if r.shut {
+	if r.closedAt.Load() != 0 {
 		return call.Errorf(call.Unavailable, "shutting down")
 	}
 	it := item{c: c, end: end, link: link}
@@ -145,7 +144,7 @@ func (r *recorder) sync(ctx context.Context) error {
 	}
 	ack := make(chan struct{})
 	r.mu.RLock()
-	if r.shut {
+	if r.closedAt.Load() != 0 {
 		r.mu.RUnlock()
 		return call.Errorf(call.Unavailable, "shutting down")
 	}
@@ -178,8 +177,7 @@ func (r *recorder) drop(n int, why string) {
 // after Grace if the store keeps failing) and returns.
 func (r *recorder) close() error {
 	r.mu.Lock()
-	if !r.shut {
-		r.shut = true
+	if r.closedAt.Load() == 0 {
 		r.closedAt.Store(time.Now().UnixNano())
 		close(r.in)
 	}
