@@ -293,7 +293,7 @@ func (s *Server) Listen(ctx context.Context) error {
 	if s.udp != nil {
 		s.udp.SetReadBuffer(8 << 20) // best effort: absorbs bursts
 		s.udp.SetWriteBuffer(4 << 20)
-		kernelTimestamps(s.udp)
+		KernelTimestamps(s.udp)
 		var conn batchConn = ipv4.NewPacketConn(s.udp)
 		if a, ok := s.udp.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
 			conn = ipv6.NewPacketConn(s.udp)

@@ -98,8 +98,8 @@ func newUDPReader(s *Server, conn batchConn, q *udpQueue) *udpReader {
 	r := &udpReader{s: s, conn: conn, q: q, in: make([]ipv4.Message, batchSize), out: newOut()}
 	for i := range r.in {
 		r.in[i].Buffers = [][]byte{make([]byte, maxDatagram)}
-		if oobSize > 0 {
-			r.in[i].OOB = make([]byte, oobSize)
+		if OOBSize > 0 {
+			r.in[i].OOB = make([]byte, OOBSize)
 		}
 	}
 	r.arrival = make([]int64, cap(q.items)+1)
@@ -138,7 +138,7 @@ func (r *udpReader) run() {
 				continue // the ACK for a final answer: absorbed, here already
 			}
 			arrived := now
-			if t, ok := receivedAt(m.OOB[:m.NN]); ok {
+			if t, ok := ReceivedAt(m.OOB[:m.NN]); ok {
 				arrived = t
 			}
 			if r.admit(now, arrived) {

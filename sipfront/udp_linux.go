@@ -9,13 +9,14 @@ import (
 	"unsafe"
 )
 
-// oobSize holds one SO_TIMESTAMPNS control message.
-const oobSize = 64
+// OOBSize holds one SO_TIMESTAMPNS control message (0 off Linux).
+const OOBSize = 64
 
-// kernelTimestamps asks the kernel to stamp every datagram with its
+// KernelTimestamps asks the kernel to stamp every datagram with its
 // receive time (SO_TIMESTAMPNS), so the time a request waited in the
-// socket buffer is known.
-func kernelTimestamps(c *net.UDPConn) bool {
+// socket buffer is known (ReceivedAt reads it). Exported for the load
+// generator in bench/overload, which times answers the same way.
+func KernelTimestamps(c *net.UDPConn) bool {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return false
@@ -27,8 +28,8 @@ func kernelTimestamps(c *net.UDPConn) bool {
 	return err == nil && serr == nil
 }
 
-// receivedAt returns the receive time in a datagram's control messages.
-func receivedAt(oob []byte) (time.Time, bool) {
+// ReceivedAt returns the receive time in a datagram's control messages.
+func ReceivedAt(oob []byte) (time.Time, bool) {
 	for len(oob) >= syscall.SizeofCmsghdr {
 		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		n := int(h.Len)

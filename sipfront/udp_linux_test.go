@@ -13,7 +13,7 @@ func TestKernelTimestamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if !kernelTimestamps(c) {
+	if !KernelTimestamps(c) {
 		t.Fatal("SO_TIMESTAMPNS refused")
 	}
 	before := time.Now()
@@ -23,16 +23,16 @@ func TestKernelTimestamps(t *testing.T) {
 	}
 	defer s.Close()
 	s.Write([]byte("OPTIONS"))
-	buf, oob := make([]byte, 64), make([]byte, oobSize)
+	buf, oob := make([]byte, 64), make([]byte, OOBSize)
 	_, oobn, _, _, err := c.ReadMsgUDP(buf, oob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, ok := receivedAt(oob[:oobn])
+	at, ok := ReceivedAt(oob[:oobn])
 	if !ok || at.Before(before.Add(-time.Second)) || at.After(time.Now().Add(time.Second)) {
 		t.Fatalf("receive time %v (%v), sent at %v", at, ok, before)
 	}
-	if _, ok := receivedAt(nil); ok {
+	if _, ok := ReceivedAt(nil); ok {
 		t.Error("a time from no control message")
 	}
 }

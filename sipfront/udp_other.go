@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-const oobSize = 0
+const OOBSize = 0
 
-// kernelTimestamps is Linux only; elsewhere a datagram's age is unknown
+// KernelTimestamps is Linux only; elsewhere a datagram's age is unknown
 // and the queueing budget is not applied.
-func kernelTimestamps(*net.UDPConn) bool { return false }
+func KernelTimestamps(*net.UDPConn) bool { return false }
 
-func receivedAt([]byte) (time.Time, bool) { return time.Time{}, false }
+func ReceivedAt([]byte) (time.Time, bool) { return time.Time{}, false }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/ringfence/ringfence/sim"
+	"github.com/ringfence/ringfence/sipfront"
 )
 
 // sipGen sends INVITEs over one UDP socket, as an SBC would (the calls of
@@ -46,7 +47,7 @@ func newSIPGen(o options, calls []sim.Call, failOpen map[string]bool) (*sipGen, 
 	// Deep buffers on our side, so the generator is not what drops.
 	conn.SetReadBuffer(16 << 20)
 	conn.SetWriteBuffer(16 << 20)
-	kernelTimestamps(conn)
+	sipfront.KernelTimestamps(conn)
 	return &sipGen{
 		o: o, calls: calls, failOpen: failOpen, conn: conn, pc: ipv4.NewPacketConn(conn),
 		local: conn.LocalAddr().String(), host: raddr.String(), port: raddr.Port,
@@ -132,7 +133,7 @@ func (g *sipGen) receive(prefix string, state []sipCall, r *result, sendDone *at
 	in := make([]ipv4.Message, 64)
 	for i := range in {
 		in[i].Buffers = [][]byte{make([]byte, 4096)}
-		in[i].OOB = make([]byte, oobSize)
+		in[i].OOB = make([]byte, sipfront.OOBSize)
 	}
 	acks := make([]ipv4.Message, 64)
 	ackBufs := make([][]byte, len(acks))
@@ -155,7 +156,7 @@ func (g *sipGen) receive(prefix string, state []sipCall, r *result, sendDone *at
 		for _, m := range in[:n] {
 			b := m.Buffers[0][:m.N]
 			at := read
-			if t, ok := receivedAt(m.OOB[:m.NN]); ok {
+			if t, ok := sipfront.ReceivedAt(m.OOB[:m.NN]); ok {
 				at = t.UnixNano()
 			}
 			i, ok := g.classify(b, prefix, state, r, at)
