@@ -206,17 +206,7 @@ func New(cfg Config, s Screener) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sip: tls certificate: %w", err)
 		}
-		srv.tlsConf = &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			MinVersion:   tls.VersionTLS12,
-			// For TLS 1.2 only ECDHE with AEAD ciphers, as on the HTTPS
-			// listener; TLS 1.3's suites are all modern.
-			CipherSuites: []uint16{
-				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-				tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-			},
-		}
+		srv.tlsConf = ServerTLS(cert)
 	}
 	srv.ctx, srv.cancel = context.WithCancel(context.Background())
 	srv.m = newMetrics(&srv.inFlight, func() float64 {
@@ -327,6 +317,22 @@ func (s *Server) Listen(ctx context.Context) error {
 	})
 	s.log.Info("sip listening", "udp", addrString(s.UDPAddr()), "tcp", addrString(s.TCPAddr()), "tls", addrString(s.TLSAddr()))
 	return nil
+}
+
+// ServerTLS is the TLS configuration of every ringfence listener that
+// takes TLS (SIP here, HTTPS in cmd/ringfence): TLS 1.2 minimum and, for
+// 1.2, only ECDHE suites with AEAD ciphers (TLS 1.3's suites are all modern
+// and not configurable).
+func ServerTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
 }
 
 func addrString(a net.Addr) string {

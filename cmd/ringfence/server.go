@@ -196,7 +196,7 @@ func listenHTTP(c Config) (net.Listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("http: certificate: %w", err)
 		}
-		conf = serverTLS(cert)
+		conf = sipfront.ServerTLS(cert)
 	}
 	ln, err := net.Listen("tcp", c.HTTP.Addr)
 	if err != nil {
@@ -206,21 +206,6 @@ func listenHTTP(c Config) (net.Listener, error) {
 		ln = tls.NewListener(ln, conf)
 	}
 	return ln, nil
-}
-
-// serverTLS is the TLS configuration of every listener that takes TLS:
-// TLS 1.2 minimum and, for 1.2, only ECDHE suites with AEAD ciphers (TLS
-// 1.3's suites are all modern and not configurable).
-func serverTLS(cert tls.Certificate) *tls.Config {
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		CipherSuites: []uint16{
-			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-		},
-	}
 }
 
 // storeName names the store kind of a DSN: "sqlite" or "postgres".
